@@ -27,16 +27,12 @@ from core.trace import Trace
 
 
 def _order_by_length(tokenizer, texts, texts_b, max_len):
-    lens = np.array([len(e.ids) for e in _encodings(tokenizer, texts, texts_b, max_len)])
+    """Longest first, so that every batch pads little; also returns each sample's token count."""
+    lens = np.zeros(len(texts), np.int64)
+    for s in range(0, len(texts), 1024):
+        enc = encode_batch(tokenizer, texts[s:s + 1024], None if texts_b is None else texts_b[s:s + 1024], max_len)
+        lens[s:s + 1024] = enc["attention_mask"].sum(1).numpy()
     return np.argsort(-lens, kind="stable"), lens
-
-
-def _encodings(tokenizer, texts, texts_b, max_len):
-    tokenizer.enable_truncation(max_len)
-    tokenizer.no_padding()
-    if texts_b is None:
-        return tokenizer.encode_batch(list(texts))
-    return tokenizer.encode_batch(list(zip(texts, texts_b)))
 
 
 def _flops(model: MultiExitEncoder, lens: np.ndarray) -> tuple[np.ndarray, float]:
@@ -56,6 +52,7 @@ def record(model: MultiExitEncoder, tokenizer, texts, texts_b=None, labels=None,
     """
     texts = list(texts)
     n = len(texts)
+    max_len = min(max_len, model.cfg.max_len)     # never past the position table
     if texts_b is not None and len(texts_b) != n:
         raise ValueError(f"{n} first sentences but {len(texts_b)} second sentences: a pair task needs both")
     model.eval()
@@ -122,6 +119,7 @@ def early_exit(model: MultiExitEncoder, tokenizer, policy: Policy, texts, texts_
     texts = list(texts)
     n, n_blocks = len(texts), model.cfg.n_blocks
     labels = np.full(n, -1) if labels is None else np.asarray(labels)
+    max_len = min(max_len, model.cfg.max_len)
     model.eval()
     device = device or next(model.parameters()).device
     exit_block = np.zeros(n, np.int64)

@@ -59,6 +59,11 @@ class TrainConfig:
     seed: int = 0
     resume: bool = False
     max_steps: int | None = None          # stop after this many optimizer steps (tests)
+    emb_rank: int = 0                     # COST-EFF: factorize the word embedding to this SVD rank (0 = keep)
+    slim_heads: int = 0                   # COST-EFF: keep this many heads per block (0 = keep all)
+    slim_ffn: int = 0                     # COST-EFF: keep this many FFN neurons per block (0 = keep all)
+    save_dtype: str = "float32"           # storage of the non-binarized tensors: float32 | float16
+    threads: int = 0                      # torch CPU threads; 0 = torch's default (all cores)
     overrides: dict = field(default_factory=dict)  # extra ModelConfig fields
 
 
@@ -100,7 +105,12 @@ def build(tc: TrainConfig, texts: list[str], n_classes: int):
         from core.minilm import load_minilm
         from core.tokenizer import load_minilm_tokenizer
 
-        return load_minilm(preset("minilm", **over)), load_minilm_tokenizer()
+        model = load_minilm(preset("minilm", **over))
+        if tc.emb_rank or tc.slim_heads or tc.slim_ffn:   # slenderize by weight magnitude before fine-tuning
+            from core.slenderize import slenderize
+
+            model = slenderize(model, tc.slim_heads or None, tc.slim_ffn or None, tc.emb_rank or None)
+        return model, load_minilm_tokenizer()
     from core.tokenizer import train_wordpiece
 
     tok = train_wordpiece(texts, vocab_size=tc.vocab_size)
@@ -167,7 +177,7 @@ def evaluate(model, tok, texts, texts_b, labels, tc: TrainConfig, meta: dict):
     from core.inference import record
 
     tr = record(model, tok, texts, texts_b, labels, batch_size=128, max_len=tc.max_len, meta=meta)
-    return tr, per_exit_metric(tr)
+    return tr, per_exit_metric(tr).value
 
 
 def train(tc: TrainConfig) -> Path:
@@ -181,6 +191,8 @@ def train(tc: TrainConfig) -> Path:
         torch.distributed.init_process_group(backend)
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
     seed_everything(tc.seed)
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
     if tc.exit_loss not in EXIT_LOSSES:
         raise ValueError(f"--exit-loss must be one of {EXIT_LOSSES}")
     task = get_task(tc.task)
@@ -238,7 +250,7 @@ def train(tc: TrainConfig) -> Path:
                                                "config": dataclasses.asdict(tc)},
                     "dev_per_exit": [float(m) for m in per_exit], "metric": task.metric,
                     "loss_history": history[-2000:]}
-            checkpoint.save(model, out, tokenizer=tok, card=card)
+            checkpoint.save(model, out, tokenizer=tok, card=card, dtype=tc.save_dtype)
             save_train_state(out, model, opt, epoch + 1, step, tc)
         if step >= total:
             break
