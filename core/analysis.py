@@ -18,14 +18,14 @@ Statistics carry their name, unit and range (:class:`Stat`), and the sweep table
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from core.policies import (DEFAULT_GRID_SIZE, POLICIES, Exits, Oracle, Policy, ThresholdPolicy, decide,
-                           decide_many)
+from core.policies import (DEFAULT_GRID_SIZE, POLICIES, Exits, Oracle, Policy, ThresholdPolicy, class_argmax,
+                           decide, decide_many)
 from core.trace import Trace
 
 
@@ -209,28 +209,43 @@ SWEEP_COLUMNS: dict[str, dict] = {
 }
 
 
-def _outcome_codes(trace: Trace, pred: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Per (sample, ·) a code in [0, 2K²): (final exit right, label, answered class) — enough to get
-    the confusion matrix and the exit-induced / exit-fixed errors of any set of exits by counting."""
+def _outcome_base(trace: Trace, final_pred: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(N,) int64 (final exit right · K + label) · K: with the answered class added, a code in [0, 2K²)
+    that is enough to get the confusion matrix and the exit-induced / exit-fixed errors by counting."""
     k = trace.n_classes
     labelled = trace.has_labels
-    labels = trace.labels if labelled else np.zeros(trace.n, np.int64)
-    final_ok = trace.correct[:, -1].astype(np.int64) if labelled else np.zeros(trace.n, np.int64)
-    shape = (-1,) + (1,) * (pred.ndim - 1)
-    return (final_ok.reshape(shape) * k + labels.reshape(shape)) * k + pred, labelled
+    if not labelled:
+        return np.zeros(trace.n, np.int64), False
+    final_ok = (final_pred == trace.labels).astype(np.int64)
+    return (final_ok * k + trace.labels) * k, True
 
 
 def _segment_counts(seg, trace: Trace) -> tuple[np.ndarray, bool]:
-    """(T, L, 2, K, K) int64 counts per *sorted* threshold: exit block × final right × label × answer."""
-    n_blocks, k, t_count = trace.n_blocks, trace.n_classes, len(seg.thresholds)
-    pred = trace.preds[np.arange(trace.n)[:, None], seg.answer_block]       # (N, L+1)
-    codes, labelled = _outcome_codes(trace, pred)
+    """(T, L, 2, K, K) int64 counts per *sorted* threshold: exit block × final right × label × answer.
+
+    Segment s starts at sorted position unfired[s] (segment L at 0) and ends where segment s-1 starts
+    (segment 0 at T), so the +1 of segment s and the −1 of segment s+1 land on the same position: both
+    bincounts use the one key array unfired · bins. In-place arithmetic: fresh (L, N) int64 temporaries
+    cost more than the arithmetic."""
+    n, n_blocks, k, t_count = trace.n, trace.n_blocks, trace.n_classes, len(seg.thresholds)
+    preds = class_argmax(trace.logits.transpose(1, 0, 2))                    # (L, N), block-major like seg
+    base, labelled = _outcome_base(trace, preds[-1])
     c = 2 * k * k
     bins = n_blocks * c
-    code = seg.exit_block[None, :] * c + codes                               # (N, L+1) in [0, bins)
+    code = np.empty((n_blocks + 1, n), dtype=np.int64)                      # per segment: its outcome code
+    code[:n_blocks] = preds
+    default = bool((seg.fallback == n_blocks - 1).all())
+    code[n_blocks] = preds[-1] if default else preds[seg.fallback, np.arange(n)]
+    code += base[None, :]
+    code[:n_blocks] += (np.arange(n_blocks) * c)[:, None]
+    code[n_blocks] += (n_blocks - 1) * c                                     # now in [0, bins)
     size = (t_count + 1) * bins
-    delta = (np.bincount((seg.lo * bins + code).ravel(), minlength=size)
-             - np.bincount((seg.hi * bins + code).ravel(), minlength=size))
+    pos = np.multiply(seg.unfired, bins)                                     # (L, N)
+    key = pos + code[:n_blocks]
+    delta = np.bincount(key.ravel(), minlength=size)                         # + segment s at unfired[s]
+    delta[:bins] += np.bincount(code[n_blocks], minlength=bins)              # + never-fired at 0
+    np.add(pos, code[1:], out=key)
+    delta -= np.bincount(key.ravel(), minlength=size)                        # − segment s+1 at unfired[s]
     counts = np.cumsum(delta.reshape(t_count + 1, bins), axis=0)[:t_count]
     return counts.reshape(t_count, n_blocks, 2, k, k), labelled
 
@@ -238,8 +253,9 @@ def _segment_counts(seg, trace: Trace) -> tuple[np.ndarray, bool]:
 def _exits_counts(exits: Exits, trace: Trace) -> tuple[np.ndarray, bool]:
     """The same (1, L, 2, K, K) counts for one set of exits."""
     k = trace.n_classes
-    codes, labelled = _outcome_codes(trace, np.asarray(exits.pred, np.int64))
+    base, labelled = _outcome_base(trace, class_argmax(trace.logits[:, -1]))
     c = 2 * k * k
+    codes = base + np.asarray(exits.pred, np.int64)
     counts = np.bincount(np.asarray(exits.exit_block, np.int64) * c + codes, minlength=trace.n_blocks * c)
     return counts.reshape(1, trace.n_blocks, 2, k, k), labelled
 

@@ -80,23 +80,45 @@ def _fmt_range(lo: float, hi: float) -> str:
 # ──────────────────────────────────────────────────────────────────────────────────────────────────
 # Signals: module functions so the app can plot them per block (all (N, l), causal)
 
+def class_argmax(x: np.ndarray) -> np.ndarray:
+    """argmax over the last (class) axis, (..., K) → (...) int64, the first maximum on ties — the same as
+    ``x.argmax(-1)`` (so the same as ``Trace.preds``) for finite x, but a loop over the K classes: numpy's
+    reduction over a short last axis is ~8× slower on (N, L, 2)."""
+    n_classes = x.shape[-1]
+    best = x[..., 0]
+    out = np.zeros(best.shape, dtype=np.int64)
+    for k in range(1, n_classes):
+        xk = x[..., k]
+        better = xk > best                       # strict: an earlier class keeps a tie
+        out = better.astype(np.int64) if k == 1 else np.where(better, k, out)
+        if k < n_classes - 1:
+            best = np.maximum(best, xk)
+    return out
+
+
+def class_max(x: np.ndarray) -> np.ndarray:
+    """max over the last (class) axis, (..., K) → (...), as a loop over the K classes (see class_argmax)."""
+    out = x[..., 0].copy()
+    for k in range(1, x.shape[-1]):
+        np.maximum(out, x[..., k], out=out)
+    return out
+
+
 def max_prob(trace: Trace) -> np.ndarray:
     """SDN confidence max_k p_{i,k}, (N, l)."""
-    return trace.probs.max(axis=-1)
+    return class_max(trace.probs)
 
 
 def patience_count(trace: Trace) -> np.ndarray:
     """PABEE counter, (N, l) int64: cnt_0 = 0, cnt_i = cnt_{i-1} + 1 if argmax_i == argmax_{i-1} else 0.
 
-    Vectorized as "blocks since the last disagreement": i − (last block j ≤ i where the prediction changed,
-    block 0 counting as a change)."""
-    preds = trace.preds                                                  # (N, l)
-    n, n_blocks = preds.shape
-    reset = np.ones((n, n_blocks), dtype=bool)
-    reset[:, 1:] = preds[:, 1:] != preds[:, :-1]
-    blocks = np.arange(n_blocks)
-    last_reset = np.maximum.accumulate(np.where(reset, blocks, 0), axis=1)
-    return blocks[None, :] - last_reset
+    A loop over blocks (the recurrence), vectorized over samples, in block-major layout so every step
+    reads contiguous memory; returned as an (N, l) view."""
+    preds = class_argmax(trace.logits.transpose(1, 0, 2))               # (l, N)
+    cnt = np.zeros(preds.shape, dtype=np.int64)
+    for i in range(1, preds.shape[0]):
+        cnt[i] = np.where(preds[i] == preds[i - 1], cnt[i - 1] + 1, 0)
+    return cnt.T
 
 
 def frac_reduction_signal(trace: Trace, reference: str = "previous") -> np.ndarray:
@@ -117,14 +139,17 @@ def _require(trace: Trace, field: str, policy: str, why: str) -> np.ndarray:
 def prototype_radii(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
     """DE³ r1, r2, each (N, l): r1 = distance to the prototype of the exit's predicted class, r2 = the
     smallest distance to any other class's prototype (methods §2.2, the reading that lets r1 > r2)."""
-    dist = _require(trace, "proto_dist", "edr", "DE³ prototype heads").astype(np.float64)    # (N, l, K)
-    if dist.shape[:2] != trace.logits.shape[:2]:
+    dist = _require(trace, "proto_dist", "edr", "DE³ prototype heads")                       # (N, l, K)
+    if dist.shape != trace.logits.shape:
         raise ValueError(f"trace.proto_dist has shape {dist.shape} but the logits are {trace.logits.shape}")
-    pred = trace.preds[..., None]                                                            # (N, l, 1)
-    r1 = np.take_along_axis(dist, pred, axis=-1)[..., 0]
-    others = dist.copy()
-    np.put_along_axis(others, pred, np.inf, axis=-1)
-    r2 = others.min(axis=-1)
+    pred = class_argmax(trace.logits)                                                        # (N, l)
+    if dist.shape[-1] == 2:                  # the common binary case in two selects
+        is_1 = pred == 1
+        return np.where(is_1, dist[..., 1], dist[..., 0]), np.where(is_1, dist[..., 0], dist[..., 1])
+    r1 = np.take_along_axis(dist, pred[..., None], axis=-1)[..., 0]
+    r2 = np.full(pred.shape, np.inf, dtype=dist.dtype)
+    for k in range(dist.shape[-1]):          # a loop over classes, not samples
+        np.minimum(r2, np.where(pred == k, np.inf, dist[..., k]), out=r2)
     return r1, r2
 
 
@@ -133,7 +158,9 @@ def dr(r1: np.ndarray, r2: np.ndarray) -> np.ndarray:
 
     0.5 = equidistant, → 0 = much closer to the predicted class, > 0.5 = the nearest prototype disagrees
     with the classifier. r1 = r2 = 0 gives 0.5 (eps guard)."""
-    r1, r2 = np.asarray(r1, dtype=np.float64), np.asarray(r2, dtype=np.float64)
+    r1, r2 = np.asarray(r1), np.asarray(r2)
+    dtype = np.result_type(r1, r2, np.float32)          # float32 traces stay float32 (half the memory)
+    r1, r2 = r1.astype(dtype, copy=False), r2.astype(dtype, copy=False)
     return 0.5 * (1.0 + (r1 - r2) / np.maximum(np.maximum(r1, r2), EPS))
 
 
@@ -142,11 +169,15 @@ def edr_from(dr_: np.ndarray, h_norm: np.ndarray, lam: float) -> np.ndarray:
 
     Written as (λ+1)·DR·H̃ / (λ·H̃ + DR) so DR = 0 or H̃ = 0 give 0 (exit) without dividing by zero;
     λ = 0 is exactly H̃ (DR gets no weight)."""
-    dr_, h = np.asarray(dr_, dtype=np.float64), np.asarray(h_norm, dtype=np.float64)
+    dr_, h = np.asarray(dr_), np.asarray(h_norm)
+    dtype = np.result_type(dr_, h, np.float32)
+    dr_, h = dr_.astype(dtype, copy=False), h.astype(dtype, copy=False)
     if lam == 0:
         return h.copy()
-    den = lam * h + dr_
-    return np.where(den > EPS, (lam + 1.0) * dr_ * h / np.maximum(den, EPS), 0.0)
+    den = np.asarray(lam * h + dr_)
+    ok = den > EPS
+    num = np.asarray((lam + 1.0) * dr_ * h)
+    return np.where(ok, num / np.where(ok, den, 1.0), 0.0).astype(dtype, copy=False)
 
 
 def dr_signal(trace: Trace) -> np.ndarray:
@@ -529,7 +560,7 @@ def decide(policy: Policy, trace: Trace) -> Exits:
     answer = exit_block.copy()
     if not fired.all():
         answer[~fired] = np.asarray(policy.fallback(trace), dtype=np.int64)[~fired]
-    pred = trace.preds[np.arange(n), answer]
+    pred = class_argmax(trace.logits[np.arange(n), answer])           # (N,) == trace.preds[n, answer]
     return Exits(exit_block=exit_block, answer_block=answer, pred=pred, fired=fired)
 
 
@@ -538,19 +569,40 @@ class ExitSegments:
     """``decide`` for T thresholds at once, stored as intervals instead of a (T, N) table.
 
     Thresholds are put in the order in which the rule fires *later* ("below": ascending, "above":
-    descending), so for every sample the exit block is a non-increasing step function of the sorted
-    position j. Segment s < L = "the rule first fires at block s", segment L = "never fired" (exit at the
-    last block, answered by the fallback). Sample n is in segment s for sorted positions lo[n,s] <= j <
-    hi[n,s]; the segments of a sample partition [0, T). Any per-threshold sum over samples is then two
-    ``np.bincount`` calls plus a ``cumsum`` — O(N·L + T) instead of O(N·L·T)."""
+    descending). ``unfired[i, n]`` counts the sorted thresholds for which the rule has not fired on
+    sample n through block i; it is non-increasing in i, so sample n exits at block s exactly for the
+    sorted positions unfired[s, n] <= j < unfired[s-1, n] (segment s), and never fires for j <
+    unfired[L-1, n] (segment L: exit at the last block, answered by the fallback). The segments of a
+    sample partition [0, T), so any per-threshold sum over samples is two ``np.bincount`` calls plus a
+    ``cumsum`` — O(N·L + T) instead of O(N·L·T). Arrays are block-major (·, N): per-block steps read
+    contiguous memory."""
 
     thresholds: np.ndarray    # (T,) in the caller's order
     order: np.ndarray         # (T,) sorted position j → index into thresholds
-    lo: np.ndarray            # (N, L+1) int64
-    hi: np.ndarray            # (N, L+1) int64
-    exit_block: np.ndarray    # (L+1,) int64: s for s < L, L-1 for the never-fired segment
-    answer_block: np.ndarray  # (N, L+1) int64
-    fired: np.ndarray         # (L+1,) bool
+    unfired: np.ndarray       # (L, N) int64
+    fallback: np.ndarray      # (N,) int64: the answering block when the rule never fired
+
+    @property
+    def lo(self) -> np.ndarray:
+        """(L+1, N) first sorted position of each segment."""
+        return np.concatenate([self.unfired, np.zeros((1, self.unfired.shape[1]), np.int64)])
+
+    @property
+    def hi(self) -> np.ndarray:
+        """(L+1, N) one past the last sorted position of each segment."""
+        top = np.full((1, self.unfired.shape[1]), len(self.thresholds), np.int64)
+        return np.concatenate([top, self.unfired])
+
+    @property
+    def exit_block(self) -> np.ndarray:
+        """(L+1,) exit block of each segment: s for s < L, L-1 for the never-fired one."""
+        n_blocks = self.unfired.shape[0]
+        return np.append(np.arange(n_blocks), n_blocks - 1).astype(np.int64)
+
+    @property
+    def fired(self) -> np.ndarray:
+        """(L+1,) the rule fired in the segment (False only for the never-fired one)."""
+        return np.append(np.ones(self.unfired.shape[0], bool), False)
 
     def position(self, t: int) -> int:
         """Sorted position of the caller's threshold index t."""
@@ -559,11 +611,34 @@ class ExitSegments:
     def exits_at(self, t: int, trace: Trace) -> Exits:
         """The Exits for the caller's threshold index t (what ``decide`` returns for that threshold)."""
         j = self.position(t)
-        seg = ((self.lo <= j) & (j < self.hi)).argmax(axis=1)        # (N,)
-        rows = np.arange(trace.n)
-        answer = self.answer_block[rows, seg]
+        seg = ((self.lo <= j) & (j < self.hi)).argmax(axis=0)        # (N,)
+        fired = self.fired[seg]
+        answer = np.where(fired, seg, self.fallback)
         return Exits(exit_block=self.exit_block[seg], answer_block=answer,
-                     pred=trace.preds[rows, answer], fired=self.fired[seg])
+                     pred=class_argmax(trace.logits[np.arange(trace.n), answer]), fired=fired)
+
+
+def count_le(sorted_thr: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """How many of the ascending thresholds are <= x, for every x: ``np.searchsorted(sorted_thr, x,
+    "right")``. For an evenly spaced grid (the default sweeps) the bin is computed directly and then
+    corrected by one step either way where rounding put it off, about 3× faster than a binary search."""
+    t_count = len(sorted_thr)
+    if t_count >= 3:
+        a, b = float(sorted_thr[0]), float(sorted_thr[-1])
+        step = (b - a) / (t_count - 1)
+        if step > 0 and np.allclose(np.diff(sorted_thr), step, rtol=1e-9, atol=0):
+            with np.errstate(invalid="ignore", over="ignore"):
+                guess = x - a                  # in place from here: fresh (N, L) temporaries cost more
+                guess *= 1.0 / step
+                np.floor(guess, out=guess)
+                guess += 1.0
+            np.clip(guess, 0, t_count, out=guess)
+            idx = guess.astype(np.int64)
+            ext = np.concatenate([[-np.inf], sorted_thr, [np.inf, np.inf]])   # ext[j] = sorted_thr[j-1]
+            idx -= np.take(ext, idx) > x       # one too many: the last counted threshold is above x
+            idx += np.take(ext[1:], idx) <= x  # one too few: the next threshold is still <= x
+            return np.minimum(idx, t_count, out=idx)    # x = +inf passed the ext[T+1] = inf sentinel
+    return np.searchsorted(sorted_thr, x, side="right")
 
 
 def decide_many(policy: ThresholdPolicy, trace: Trace, thresholds) -> ExitSegments:
@@ -578,29 +653,20 @@ def decide_many(policy: ThresholdPolicy, trace: Trace, thresholds) -> ExitSegmen
     n, n_blocks, t_count = trace.n, trace.n_blocks, len(thr)
     below = policy.direction == "below"
     never = np.inf if below else -np.inf
-    s = np.asarray(policy.signal(trace), dtype=np.float64)                       # (N, L)
-    s = np.where(np.isnan(s), never, s)                                          # NaN never fires
-    s[:, : policy.min_block] = never
+    s = np.asarray(policy.signal(trace))                                         # (N, L), may be the trace's own
+    if s.dtype.kind != "f":
+        s = s.astype(np.float64)
+    s = np.array(s.T, order="C", copy=True)  # (L, N) copy: block-major, so per-block steps are contiguous
+    s[np.isnan(s)] = never                                                       # NaN never fires
+    s[: policy.min_block] = never
+    extreme = np.minimum if below else np.maximum
+    for i in range(1, n_blocks):             # running min / max over blocks, in place (faster than accumulate)
+        extreme(s[i - 1], s[i], out=s[i])
     if below:   # fires where s < τ; not fired through i ⇔ τ <= min_{j≤i} s_j
         order = np.argsort(thr, kind="stable")
-        run = np.minimum.accumulate(s, axis=1)
-        idx = np.searchsorted(thr[order], run, side="right")                    # (N, L) #τ <= run
+        unfired = count_le(thr[order], s)                                        # (L, N) #τ <= run
     else:       # fires where s >= τ; not fired through i ⇔ τ > max_{j≤i} s_j
         order = np.argsort(-thr, kind="stable")
-        run = np.maximum.accumulate(s, axis=1)
-        idx = t_count - np.searchsorted(np.sort(thr), run, side="right")        # (N, L) #τ > run
-    # idx[n, i] = how many sorted thresholds have NOT fired through block i (non-increasing in i)
-    lo = np.empty((n, n_blocks + 1), dtype=np.int64)
-    hi = np.empty_like(lo)
-    lo[:, :n_blocks] = idx
-    hi[:, 0] = t_count
-    hi[:, 1:n_blocks] = idx[:, :-1]
-    lo[:, n_blocks] = 0
-    hi[:, n_blocks] = idx[:, -1]
-    exit_block = np.append(np.arange(n_blocks), n_blocks - 1).astype(np.int64)
-    answer = np.empty((n, n_blocks + 1), dtype=np.int64)
-    answer[:, :n_blocks] = np.arange(n_blocks)
-    answer[:, n_blocks] = np.asarray(policy.fallback(trace), dtype=np.int64)
-    fired = np.append(np.ones(n_blocks, bool), False)
-    return ExitSegments(thresholds=thr, order=order, lo=lo, hi=hi, exit_block=exit_block,
-                        answer_block=answer, fired=fired)
+        unfired = t_count - count_le(np.sort(thr), s)                            # (L, N) #τ > run
+    return ExitSegments(thresholds=thr, order=order, unfired=unfired,
+                        fallback=np.asarray(policy.fallback(trace), dtype=np.int64))

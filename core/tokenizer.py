@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import torch
-from tokenizers import Encoding, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordPiece
 from tokenizers.trainers import WordPieceTrainer
 
@@ -143,17 +143,55 @@ def encode_batch(
     if tokenizer.truncation is not None or tokenizer.padding is not None:
         tokenizer = _stateless_copy(tokenizer)  # never mutate a caller's (possibly shared) tokenizer
 
-    # Special tokens are added after truncation, so that [SEP] always survives it.
-    firsts = tokenizer.encode_batch(texts, add_special_tokens=False)
-    seconds = tokenizer.encode_batch(texts_b, add_special_tokens=False) if pair else [None] * len(texts)
-    encodings = []
-    for a, b in zip(firsts, seconds):
-        len_a, len_b = _truncated_lengths(len(a), len(b) if b is not None else 0, budget)
-        a.truncate(len_a)
-        if b is not None:
-            b.truncate(len_b)
-        encodings.append(tokenizer.post_process(a, b, add_special_tokens=True))
-    return _pad(encodings, _pad_id(tokenizer))
+    # Truncate the bare token lists, then wrap them in the special-token template. (Encoding.truncate
+    # + post_process would keep every cut-off piece as an "overflowing" encoding, and for pairs
+    # post_process pairs each piece of A with each piece of B: a long pair eats gigabytes.)
+    firsts = [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
+    seconds = [e.ids for e in tokenizer.encode_batch(texts_b, add_special_tokens=False)] if pair else None
+    template = _special_token_template(tokenizer, pair)
+    rows = []
+    for i, a in enumerate(firsts):
+        b = seconds[i] if pair else []
+        len_a, len_b = _truncated_lengths(len(a), len(b), budget)
+        rows.append(_fill_template(template, (a[:len_a], b[:len_b])))
+    return _pad(rows, _pad_id(tokenizer))
+
+
+# A template is a list of parts: ("special", token_id, type_id) or ("sequence", 0 for A | 1 for B, type_id).
+Template = list[tuple[str, int, int]]
+
+
+def _special_token_template(tokenizer: Tokenizer, pair: bool) -> Template:
+    """Read the tokenizer's post-processor ("[CLS] $A [SEP] $B:1 [SEP]:1") off one-token probes.
+
+    The probes are one token each, so the non-special positions of the processed probe are A and
+    then B, one position each. (``special_tokens_mask`` is used rather than ``sequence_ids``:
+    ``post_process`` leaves A's sequence id unset.)
+    """
+    probe = tokenizer.encode("a", add_special_tokens=False)
+    if len(probe.ids) != 1:
+        raise ValueError("cannot read this tokenizer's special-token template: 'a' is not one token")
+    processed = tokenizer.post_process(probe, probe if pair else None, add_special_tokens=True)
+    template: Template = []
+    next_sequence = 0
+    for token_id, special, type_id in zip(processed.ids, processed.special_tokens_mask, processed.type_ids):
+        if special:
+            template.append(("special", token_id, type_id))
+        else:
+            template.append(("sequence", next_sequence, type_id))
+            next_sequence += 1
+    return template
+
+
+def _fill_template(template: Template, sequences: tuple[list[int], list[int]]) -> tuple[list[int], list[int]]:
+    """(input ids, token type ids) of one row: the template with A and B put in."""
+    ids: list[int] = []
+    type_ids: list[int] = []
+    for kind, value, type_id in template:
+        part = [value] if kind == "special" else sequences[value]
+        ids.extend(part)
+        type_ids.extend([type_id] * len(part))
+    return ids, type_ids
 
 
 def _as_text(value) -> str:
@@ -167,7 +205,7 @@ def _truncated_lengths(len_a: int, len_b: int, budget: int) -> tuple[int, int]:
     """Lengths of A and B after longest-first truncation to ``budget`` tokens in total.
 
     Same result as the tokenizers library's LongestFirst: the shorter one is kept whole when it
-    fits in half the budget; otherwise both get half, the odd token going to the shorter one.
+    fits in half the budget; otherwise both get half, an odd token going to the longer one.
     """
     if len_a + len_b <= budget:
         return len_a, len_b
@@ -175,23 +213,24 @@ def _truncated_lengths(len_a: int, len_b: int, budget: int) -> tuple[int, int]:
         return min(len_a, budget), 0
     long_, short = max(len_a, len_b), min(len_a, len_b)
     if short > budget // 2:
-        long_, short = budget // 2, budget // 2 + budget % 2
+        long_, short = budget - budget // 2, budget // 2
     else:
         long_ = budget - short
-    return (long_, short) if len_a >= len_b else (short, long_)
+    return (long_, short) if len_a > len_b else (short, long_)  # a tie counts B as the longer, as HF does
 
 
-def _pad(encodings: list[Encoding], pad_id: int) -> dict[str, torch.Tensor]:
-    width = max((len(e.ids) for e in encodings), default=0)
-    shape = (len(encodings), width)
+def _pad(rows: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad (ids, type ids) rows to the longest row: (B, T) LongTensors."""
+    width = max((len(ids) for ids, _ in rows), default=0)
+    shape = (len(rows), width)
     input_ids = torch.full(shape, pad_id, dtype=torch.long)
     attention_mask = torch.zeros(shape, dtype=torch.long)
     token_type_ids = torch.zeros(shape, dtype=torch.long)
-    for row, enc in enumerate(encodings):
-        n = len(enc.ids)
-        input_ids[row, :n] = torch.tensor(enc.ids, dtype=torch.long)
+    for row, (ids, type_ids) in enumerate(rows):
+        n = len(ids)
+        input_ids[row, :n] = torch.tensor(ids, dtype=torch.long)
         attention_mask[row, :n] = 1
-        token_type_ids[row, :n] = torch.tensor(enc.type_ids, dtype=torch.long)
+        token_type_ids[row, :n] = torch.tensor(type_ids, dtype=torch.long)
     return {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
 
 
