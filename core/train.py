@@ -203,7 +203,7 @@ def train(tc: TrainConfig) -> Path:
     out = Path(tc.out)
     opt = torch.optim.AdamW(param_groups(model, tc), lr=tc.lr)
     base_lrs = [g["lr"] for g in opt.param_groups]
-    steps_per_epoch = math.ceil(len(texts) / (tc.batch_size * world))
+    steps_per_epoch = math.ceil((len(texts) // world) / tc.batch_size)
     total = steps_per_epoch * tc.epochs if tc.max_steps is None else min(tc.max_steps, steps_per_epoch * tc.epochs)
     start_epoch, step = 0, 0
     if tc.resume and (out / "train_state" / "state.json").is_file():
@@ -219,7 +219,8 @@ def train(tc: TrainConfig) -> Path:
     for epoch in range(start_epoch, tc.epochs):
         ddp.train()
         g = np.random.default_rng(tc.seed + epoch)
-        order = g.permutation(len(texts))[rank::world]
+        per_rank = len(texts) // world          # equal shares: every rank takes the same number of steps
+        order = g.permutation(len(texts))[: per_rank * world][rank::world]
         batches = [order[i:i + tc.batch_size] for i in range(0, len(order), tc.batch_size)]
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{tc.epochs}", disable=rank != 0, unit="batch")
         t0, seen = time.time(), 0
@@ -255,6 +256,7 @@ def train(tc: TrainConfig) -> Path:
         if step >= total:
             break
     if world > 1:
+        torch.distributed.barrier()             # rank 0 has saved (and replaced) the directory by now
         (out / f"rank{rank}.digest").parent.mkdir(parents=True, exist_ok=True)
         (out / f"rank{rank}.digest").write_text(param_digest(model))
         torch.distributed.barrier()
