@@ -7,7 +7,7 @@
 
     python -m bench.bench_policies                 # both
     python -m bench.bench_policies --only a        # just the sweeps
-    python -m bench.bench_policies --texts 128 --preset tiny-bert
+    python -m bench.bench_policies --texts 256 --preset tiny-bert
 
 Timings are wall-clock, the median of --repeats runs (the best is shown too); the load average is printed
 because other processes on a 2-core machine move these numbers.
@@ -138,8 +138,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=100_000, help="(a) samples in the synthetic trace")
     ap.add_argument("--blocks", type=int, default=12, help="(a) blocks in the synthetic trace")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--texts", type=int, default=256, help="(b) sentences the model runs on")
-    ap.add_argument("--preset", default="tiny-bert", help="(b) model preset (core.config)")
+    ap.add_argument("--texts", type=int, default=128, help="(b) sentences the model runs on")
+    ap.add_argument("--preset", default="beex", help="(b) model preset (core.config), e.g. beex, tiny-bert")
     ap.add_argument("--max-len", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=64)
     args = ap.parse_args(argv)

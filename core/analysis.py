@@ -154,11 +154,13 @@ class Cost:
     exit_histogram: np.ndarray      # (L,) int64
 
     def stats(self) -> list[Stat]:
-        out = []
-        for key, c in COST_CONVENTIONS.items():
-            out.append(Stat(c["label"], getattr(self, key), c["unit"], (np.nan, np.nan),
-                            f"{c['formula']} — {c['source']}"))
-        return out
+        """Every field as a labelled :class:`Stat` (ranges for this model's L and F_full)."""
+        n_blocks, n = len(self.exit_histogram), int(np.sum(self.exit_histogram))
+        ranges = {"avg_exit_block": (1.0, n_blocks), "layer_speedup": (1.0, n_blocks),
+                  "saved_layers": (0.0, 1.0 - 1.0 / n_blocks), "expected_flops": (0.0, self.flops_full),
+                  "flops_full": (0.0, self.flops_full), "flops_reduction": (0.0, 1.0), "exit_histogram": (0, n)}
+        return [Stat(c["label"], getattr(self, key), c["unit"], ranges[key], f"{c['formula']} — {c['source']}")
+                for key, c in COST_CONVENTIONS.items()]
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in COST_CONVENTIONS}
@@ -400,6 +402,8 @@ def best_threshold(tune_trace: Trace, test_trace: Trace, policy, target_drop: fl
     pol = _template(policy, tune_trace, fixed_params)
     if not isinstance(pol, ThresholdPolicy):
         raise ValueError(f"best_threshold: policy {pol.name!r} has no threshold to tune")
+    if thresholds is not None and np.ndim(thresholds) != 1:
+        raise ValueError("best_threshold tunes one scalar threshold: give `thresholds` as a 1-D list")
     name = task_metric(tune_trace)
     df = sweep(tune_trace, pol, thresholds)
     base = _final_metric(tune_trace, name)
