@@ -51,6 +51,7 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, min_frequency: int = 
     trainer = WordPieceTrainer(
         vocab_size=vocab_size,
         min_frequency=min_frequency,
+        show_progress=False,                  # no progress bars: it prints empty lines into logs
         special_tokens=list(SPECIAL_TOKENS),  # in this order, so [PAD] is id 0
         continuing_subword_prefix="##",
     )
