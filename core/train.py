@@ -118,6 +118,19 @@ def build(tc: TrainConfig, texts: list[str], n_classes: int):
     return MultiExitEncoder(preset(tc.preset, vocab_size=tok.get_vocab_size(), **over)), tok
 
 
+def length_bucketed(order: np.ndarray, lengths: np.ndarray, batch_size: int, g, pool: int = 50) -> list:
+    """Batches of similar length (less padding, a large speed-up on SST-2's short phrases): the shuffled
+    order is cut into pools of ``pool`` batches, each pool is sorted by length and cut into batches, and
+    the batches are shuffled again. Every sample still appears exactly once per epoch."""
+    batches = []
+    span = batch_size * pool
+    for s in range(0, len(order), span):
+        chunk = order[s:s + span]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in g.permutation(len(batches))]
+
+
 def param_groups(model: MultiExitEncoder, tc: TrainConfig) -> list[dict]:
     head, body_decay, body_no = [], [], []
     for name, p in model.named_parameters():
@@ -199,6 +212,7 @@ def train(tc: TrainConfig) -> Path:
     texts, texts_b, labels = load_rows(tc.task, "train", tc.limit)
     dev = load_rows(tc.task, tc.eval_split, tc.eval_limit)
     model, tok = build(tc, texts, len(task.label_names))
+    lengths = np.array([len(t) + (len(texts_b[i]) if texts_b is not None else 0) for i, t in enumerate(texts)])
     model.to(device)
     out = Path(tc.out)
     opt = torch.optim.AdamW(param_groups(model, tc), lr=tc.lr)
@@ -221,7 +235,7 @@ def train(tc: TrainConfig) -> Path:
         g = np.random.default_rng(tc.seed + epoch)
         per_rank = len(texts) // world          # equal shares: every rank takes the same number of steps
         order = g.permutation(len(texts))[: per_rank * world][rank::world]
-        batches = [order[i:i + tc.batch_size] for i in range(0, len(order), tc.batch_size)]
+        batches = length_bucketed(order, lengths, tc.batch_size, g)
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{tc.epochs}", disable=rank != 0, unit="batch")
         t0, seen = time.time(), 0
         for idx in bar:

@@ -89,3 +89,16 @@ def test_prototype_dar_lte_losses_by_hand():
     logits = torch.tensor([[[2.0, 0.0], [0.0, 2.0]]])                   # exit 1 right, exit 2 wrong for y=0
     lte = torch.tensor([[0.0, 1.0]])
     assert lte_loss(logits, lte, y0).item() == 0.0
+
+
+def test_length_bucketed_batches_cover_every_sample_once_and_pad_less():
+    from core.train import length_bucketed
+    g = np.random.default_rng(0)
+    lengths = g.integers(1, 100, size=1000)
+    order = g.permutation(1000)
+    batches = length_bucketed(order, lengths, 32, np.random.default_rng(1), pool=10)
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(1000))
+    pad = lambda bs: sum(lengths[b].max() * len(b) - lengths[b].sum() for b in bs)
+    plain = [order[i:i + 32] for i in range(0, 1000, 32)]
+    assert pad(batches) < 0.3 * pad(plain)
