@@ -175,7 +175,7 @@ def prototype_distances(dist: np.ndarray, label_names: Sequence[str], exit_block
         fig.add_vline(x=exit_block + 1, line=dict(color=EXIT_COLOR, dash="dot"))
     unit = "squared Euclidean" if distance == "sqeuclidean" else "1 − cosine"
     _blocks_axis(fig, n_blocks, title_text="block")
-    fig.update_yaxes(title_text=f"distance to prototype ({unit})", rangemode="tozero")
+    fig.update_yaxes(title_text=f"distance ({unit})", rangemode="tozero")
     fig.update_layout(title="Prototype distances per block (DE³)", barmode="group", height=300, margin=_MARGIN,
                       legend=dict(orientation="h", y=-0.25))
     return fig
@@ -416,8 +416,11 @@ def overthinking_per_layer(destructive: Stat, per_exit: Stat, oracle: float, fin
                              line=dict(color="#495057", dash="dot")), secondary_y=True)
     _blocks_axis(fig, n_blocks, title_text="exit block")
     fig.update_yaxes(title_text=f"{destructive.name} ({destructive.unit})", secondary_y=False, rangemode="tozero")
-    lo = float(np.nanmin(np.append(acc, [oracle, final]))) if n_blocks else 0.0
-    fig.update_yaxes(title_text="accuracy (fraction)", secondary_y=True, range=[max(0.0, lo - 0.05), 1.0])
+    both = np.append(acc, [oracle, final])
+    lo, hi = (float(np.nanmin(both)), float(np.nanmax(both))) if n_blocks else (0.0, 1.0)
+    pad = max(0.02, 0.15 * (hi - lo))
+    fig.update_yaxes(title_text="accuracy (fraction)", secondary_y=True, range=[max(0.0, lo - pad), min(1.0, hi + pad)],
+                     tickformat=".2f", showgrid=False)
     fig.update_layout(title="Overthinking per layer: right here, wrong at the final exit", height=380,
                       margin=_MARGIN, legend=dict(orientation="h", y=-0.22))
     return fig

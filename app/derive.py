@@ -157,12 +157,13 @@ def largest_differences(trace: Trace, exits_a: Exits, exits_b: Exits, top: int =
     order = np.lexsort((np.arange(len(diff)), -np.abs(diff)))[:top]
     names = trace.label_names
     return pd.DataFrame({
-        "sample": order, "text": [trace.texts[i][:100] for i in order],
+        "sample": order,
         "exit A": np.asarray(exits_a.exit_block)[order] + 1, "exit B": np.asarray(exits_b.exit_block)[order] + 1,
         "B − A": diff[order],
         "answer A": [names[p] for p in np.asarray(exits_a.pred)[order]],
         "answer B": [names[p] for p in np.asarray(exits_b.pred)[order]],
         "label": [names[y] if y >= 0 else "?" for y in trace.labels[order]],
+        "text": [trace.texts[i][:100] for i in order],
     })
 
 

@@ -17,6 +17,10 @@ from core.data import SPLITS, available_splits, get_task, task_names
 from core.policies import POLICIES
 
 PENDING = "_pending_policy"
+# the URL keys each page owns (page title → keys); a page's keys leave the URL when another page shows
+PAGE_PARAMS = {"Playground": ("text", "text_b", "label"), "Threshold debugger": ("x",),
+               "Prototypes & overthinking": ("block", "method", "color"), "Binarized weights": ("layer", "other"),
+               "Compare": ("model_b",), "Learn": ("topic",)}
 
 
 def request_policy(policy: str, threshold: float | None) -> None:
@@ -38,10 +42,11 @@ def _keep_in(key: str, options: list, default) -> None:
 
 def _warn(msgs: list[str]) -> None:
     for m in msgs:
-        st.sidebar.warning(m, icon="🔗")
+        st.sidebar.warning(m, icon=":material/link:")
 
 
-def render() -> state.Selection:
+def render(page: str | None = None) -> state.Selection:
+    """Draw the sidebar for ``page`` (its title) and return the selection every page reads."""
     ss = st.session_state
     qp = st.query_params
     first = "_sb_loaded" not in ss
@@ -73,14 +78,14 @@ def render() -> state.Selection:
         try:
             bundle = state.load_bundle(ckpt)
         except state.USER_ERRORS as e:
-            sb.error(f"{e}", icon="⚠️")
+            sb.error(f"{e}", icon=":material/error:")
             if names:
                 sb.caption(f"Using {ss['sb_model']} instead.")
     if bundle is None:
         if not names:
             st.error("No model to show: put a model directory into "
                      f"{state.models_dir()} (or set EXITLENS_MODELS_DIR), or type a valid checkpoint directory "
-                     "in the sidebar.", icon="⚠️")
+                     "in the sidebar.", icon=":material/error:")
             st.stop()
         try:
             bundle = state.load_bundle(state.models_dir() / ss["sb_model"])
@@ -198,7 +203,7 @@ def render() -> state.Selection:
                           lam=float(ss["sb_lam"]), direction=ss["sb_direction"], reference=ss["sb_reference"],
                           earliest=int(ss["sb_earliest"]), models=names)
     _warn(warns)
-    _write_url(sel, ckpt if ckpt and bundle.path == Path(ckpt).expanduser().resolve() else "")
+    _write_url(sel, ckpt if ckpt and bundle.path == Path(ckpt).expanduser().resolve() else "", page)
     state.set_current(sel)
     return sel
 
@@ -211,8 +216,14 @@ def _model_caption(b: state.ModelBundle) -> str:
             f"{b.model.n_params():,} parameters · {task}, {c.n_classes} classes")
 
 
-def _write_url(sel: state.Selection, ckpt: str) -> None:
+def _write_url(sel: state.Selection, ckpt: str, page: str | None) -> None:
     qp = st.query_params
+    if page is not None:
+        for other, keys in PAGE_PARAMS.items():
+            if other != page:
+                for k in keys:
+                    if k in qp:
+                        del qp[k]
     wanted = {P.QP_MODEL: None if ckpt else st.session_state.get("sb_model"), P.QP_CKPT: ckpt or None,
               P.QP_DATA: sel.data.source, P.QP_TASK: sel.data.task,
               P.QP_SPLIT: sel.data.split if sel.data.source == "glue" else None,
@@ -241,7 +252,7 @@ def page_param(key: str, qp_name: str, parse, default) -> None:
     ss[flag] = True
     value, warn = parse(raw) if raw is not None else (default, None)
     if warn:
-        st.warning(warn, icon="🔗")
+        st.warning(warn, icon=":material/link:")
     ss[key] = value
 
 

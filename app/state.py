@@ -210,7 +210,7 @@ def current() -> Selection:
 def fail(err: BaseException, hint: str = "") -> None:
     """Show a user-facing error (no traceback) and stop this run."""
     msg = str(err) or type(err).__name__
-    st.error(msg + (f"\n\n{hint}" if hint else ""), icon="⚠️")
+    st.error(msg + (f"\n\n{hint}" if hint else ""), icon=":material/error:")
     st.stop()
 
 

@@ -11,25 +11,25 @@ if str(ROOT) not in sys.path:            # `streamlit run app/streamlit_app.py` 
 
 import streamlit as st  # noqa: E402
 
-st.set_page_config(page_title="ExitLens", page_icon="🔎", layout="wide")
+st.set_page_config(page_title="ExitLens", page_icon=":material/logout:", layout="wide")
 
 from app import sidebar  # noqa: E402
 
 pages = {
     "Explore": [
-        st.Page("views/playground.py", title="Playground", icon="✏️", url_path="playground", default=True),
-        st.Page("views/thresholds.py", title="Threshold debugger", icon="🎚️", url_path="thresholds"),
-        st.Page("views/prototypes.py", title="Prototypes & overthinking", icon="🌌", url_path="prototypes"),
+        st.Page("views/playground.py", title="Playground", icon=":material/edit_note:", default=True),
+        st.Page("views/thresholds.py", title="Threshold debugger", icon=":material/tune:", url_path="thresholds"),
+        st.Page("views/prototypes.py", title="Prototypes & overthinking", icon=":material/scatter_plot:", url_path="prototypes"),
     ],
     "Models": [
-        st.Page("views/weights.py", title="Binarized weights", icon="🧮", url_path="weights"),
-        st.Page("views/compare.py", title="Compare", icon="⚖️", url_path="compare"),
+        st.Page("views/weights.py", title="Binarized weights", icon=":material/memory:", url_path="weights"),
+        st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
     ],
     "Learn": [
-        st.Page("views/learn.py", title="Learn", icon="🎓", url_path="learn"),
+        st.Page("views/learn.py", title="Learn", icon=":material/school:", url_path="learn"),
     ],
 }
 page = st.navigation(pages)
-st.sidebar.title("🔎 ExitLens")
-sidebar.render()
+st.logo(str(ROOT / "app" / "logo.svg"), size="large")
+sidebar.render(page.title)
 page.run()

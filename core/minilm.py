@@ -69,3 +69,46 @@ def load_minilm(cfg: ModelConfig | None = None, **overrides) -> MultiExitEncoder
     model.load_state_dict(state)
     model.n_pretrained = loaded
     return model
+
+
+# vocabulary trimming: keep the rows of the 30,522 × 384 word embedding that a task can use
+
+def task_token_ids(tokenizer, texts: list[str], common: int = 5000) -> list[int]:
+    """Ids worth keeping: every token the texts use, every single character (with and without '##', so
+    any unseen word still splits into pieces rather than [UNK]), the special tokens and the ``common``
+    most frequent word pieces (BERT's vocabulary is roughly frequency-ordered after id 1996)."""
+    keep = set(range(0, 1000)) & set(range(tokenizer.get_vocab_size()))     # [PAD], [unused*], [UNK], [CLS], …
+    for s in range(0, len(texts), 4096):
+        for enc in tokenizer.encode_batch(texts[s:s + 4096]):
+            keep.update(enc.ids)
+    vocab = tokenizer.get_vocab()
+    keep.update(i for t, i in vocab.items() if len(t.removeprefix("##")) == 1)
+    keep.update(range(1996, min(1996 + common, tokenizer.get_vocab_size())))
+    return sorted(keep)
+
+
+def trim_vocab(model: MultiExitEncoder, tokenizer, keep_ids: list[int]):
+    """A model and tokenizer restricted to ``keep_ids`` (sorted old ids). Texts made of kept tokens encode
+    to exactly the same embeddings; the on-disk size of the word embedding shrinks in proportion."""
+    import json
+
+    from tokenizers import Tokenizer
+
+    keep = sorted(set(keep_ids))
+    new_id = {old: new for new, old in enumerate(keep)}
+    spec = json.loads(tokenizer.to_str())
+    inv = {i: t for t, i in tokenizer.get_vocab().items()}
+    spec["model"]["vocab"] = {inv[old]: new for old, new in new_id.items()}
+    for tok in spec.get("added_tokens", []):
+        tok["id"] = new_id[tok["id"]]
+    for st in (spec.get("post_processor") or {}).get("special_tokens", {}).values():
+        st["ids"] = [new_id[i] for i in st["ids"]]
+    if spec.get("padding"):
+        spec["padding"]["pad_id"] = new_id[spec["padding"]["pad_id"]]
+    new_tok = Tokenizer.from_str(json.dumps(spec))
+    cfg = model.cfg.replace(vocab_size=len(keep), pad_id=new_id[model.cfg.pad_id])
+    new = MultiExitEncoder(cfg)
+    state = model.state_dict()
+    state["embeddings.word.weight"] = state["embeddings.word.weight"][torch.tensor(keep)]
+    new.load_state_dict(state)
+    return new.train(model.training), new_tok

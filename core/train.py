@@ -62,6 +62,7 @@ class TrainConfig:
     emb_rank: int = 0                     # COST-EFF: factorize the word embedding to this SVD rank (0 = keep)
     slim_heads: int = 0                   # COST-EFF: keep this many heads per block (0 = keep all)
     slim_ffn: int = 0                     # COST-EFF: keep this many FFN neurons per block (0 = keep all)
+    trim_vocab: bool = False              # MiniLM: keep only the word pieces the task's files (+ probes) use
     save_dtype: str = "float32"           # storage of the non-binarized tensors: float32 | float16
     threads: int = 0                      # torch CPU threads; 0 = torch's default (all cores)
     overrides: dict = field(default_factory=dict)  # extra ModelConfig fields
@@ -96,6 +97,17 @@ def load_rows(task: str, split: str, limit: int | None):
     return texts, texts_b, np.asarray(ds["label"], dtype=np.int64)
 
 
+def task_texts(task: str) -> list[str]:
+    """Every sentence of every local split of ``task``, and the probe set (for vocabulary trimming)."""
+    from core.data import available_splits, load_probes, load_task
+
+    out = list(load_probes()["text"])
+    for split in available_splits(task):
+        ds = load_task(task, split)
+        out += list(ds["text"]) + (list(ds["text_b"]) if "text_b" in ds.column_names else [])
+    return out
+
+
 def build(tc: TrainConfig, texts: list[str], n_classes: int):
     """The model and tokenizer a run starts from."""
     over = dict(tc.overrides, n_classes=n_classes)
@@ -110,7 +122,12 @@ def build(tc: TrainConfig, texts: list[str], n_classes: int):
             from core.slenderize import slenderize
 
             model = slenderize(model, tc.slim_heads or None, tc.slim_ffn or None, tc.emb_rank or None)
-        return model, load_minilm_tokenizer()
+        tok = load_minilm_tokenizer()
+        if tc.trim_vocab:
+            from core.minilm import task_token_ids, trim_vocab
+
+            model, tok = trim_vocab(model, tok, task_token_ids(tok, task_texts(tc.task)))
+        return model, tok
     from core.tokenizer import train_wordpiece
 
     tok = train_wordpiece(texts, vocab_size=tc.vocab_size)
@@ -285,6 +302,9 @@ def parse_args(argv=None) -> TrainConfig:
         if f.name in ("overrides", "binarize", "resume"):
             continue
         flag = "--" + f.name.replace("_", "-")
+        if isinstance(getattr(defaults, f.name), bool):
+            ap.add_argument(flag, action="store_true")
+            continue
         typ = {int: int, float: float, str: str}.get(type(getattr(defaults, f.name)), None)
         if f.name in ("limit", "eval_limit", "max_steps"):
             typ = int

@@ -22,3 +22,22 @@ def test_final_hidden_states_match_transformers_bertmodel():
         got = ours(ids, mask, types, return_hidden=True).hidden[-1]
     keep = mask.bool()
     assert (ref - got)[keep].abs().max().item() < 1e-4
+
+
+def test_trimmed_vocabulary_gives_identical_outputs_on_covered_text():
+    from core.data import load_task
+    from core.minilm import task_token_ids, trim_vocab
+    from core.tokenizer import encode_batch, load_minilm_tokenizer
+
+    torch.set_num_threads(1)
+    model, tok = load_minilm().eval(), load_minilm_tokenizer()
+    texts = list(load_task("sst2", "validation", limit=64)["text"])
+    small, small_tok = trim_vocab(model, tok, task_token_ids(tok, texts, common=0))
+    assert small.cfg.vocab_size < 6000 and small_tok.get_vocab_size() == small.cfg.vocab_size
+    a, b = encode_batch(tok, texts[:16]), encode_batch(small_tok, texts[:16])
+    with torch.no_grad():
+        ref = model(a["input_ids"], a["attention_mask"]).pooled
+        got = small(b["input_ids"], b["attention_mask"]).pooled
+    assert torch.allclose(ref, got, atol=1e-6)
+    # an unseen word still splits into pieces (single characters are always kept), never a lone [UNK]
+    assert "[UNK]" not in small_tok.encode("zyzzyva").tokens

@@ -10,7 +10,7 @@ sel = state.current()
 b = sel.bundle
 ss = st.session_state
 
-st.title("✏️ Playground")
+st.title("Playground")
 st.caption(f"**{b.name}** · policy **{POLICIES[sel.policy_name].title}**"
            + (f" at {sel.threshold:.4g}" if sel.threshold is not None else "")
            + " · every block's exit head is recorded once; the policy then decides where the sentence stops.")
@@ -91,7 +91,7 @@ with st.form("pg_form", border=True):
         st.text_area("sentence", key="pg_text", height=90, placeholder="type a sentence…")
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     c1.selectbox("true label (optional: the oracle policy and the ✓/✗ need it)", label_options, key="pg_label")
-    if c2.form_submit_button("Run ▶", type="primary", use_container_width=True):
+    if c2.form_submit_button("Run", type="primary", icon=":material/play_arrow:", width="stretch"):
         ss["pg_run"] = {"text": ss["pg_text"], "text_b": ss.get("pg_text_b") if b.is_pair else None,
                         "label": label_options.index(ss["pg_label"]) - 1}
 
@@ -101,14 +101,14 @@ label = run.get("label", -1)
 label = None if label is None or label < 0 else int(label)
 if not text.strip() or (b.is_pair and not (text_b or "").strip()):
     st.info("Type a sentence" + (" pair (both sentences)" if b.is_pair else "") + " and press **Run** — or click "
-            "one of the examples.", icon="✍️")
+            "one of the examples.", icon=":material/edit:")
     st.stop()
 sidebar.write_params({"text": text[: P.TEXT_URL_CHARS], "text_b": text_b[: P.TEXT_URL_CHARS] if text_b else None,
                       "label": b.label_names[label] if label is not None else None})
 
 n_tok = state.token_count(b, text, text_b)
 if n_tok > b.max_len:
-    st.caption(f"✂️ The text has {n_tok:,} tokens ({len(text) + len(text_b or ''):,} characters); the model reads "
+    st.caption(f":material/content_cut: The text has {n_tok:,} tokens ({len(text) + len(text_b or ''):,} characters); the model reads "
                f"the first {b.max_len} tokens — the rest is truncated."
                + (f" The URL keeps the first {P.TEXT_URL_CHARS} characters." if len(text) > P.TEXT_URL_CHARS else ""))
 
@@ -137,11 +137,11 @@ def exit_view() -> None:
         else:
             c1.slider(f"what-if: {spec.label}", spec.lo, spec.hi, step=spec.step, key="pg_whatif", format=spec.fmt)
         thr = float(ss["pg_whatif"])
-        if thr != sel.threshold and c2.button("apply to sidebar", use_container_width=True):
+        if thr != sel.threshold and c2.button("apply to sidebar", width="stretch"):
             sidebar.request_policy(sel.policy_name, thr)
     if sel.policy_name == "oracle" and label is None:
         st.info("The oracle exits at the first block that is right, so it needs the true label: pick it in the "
-                "form above and press Run.", icon="ℹ️")
+                "form above and press Run.", icon=":material/info:")
         st.plotly_chart(charts.class_band(probs, names), key="pg_band_nolabel")
         return
     try:
