@@ -104,7 +104,7 @@ class ModelBundle:
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the model…")
-def _load_bundle(path: str, key: str) -> ModelBundle:
+def _load_bundle(path: str, key: str, name: str) -> ModelBundle:
     p = Path(path)
     model = checkpoint.load(p)
     tok = checkpoint.load_tokenizer(p)
@@ -118,7 +118,7 @@ def _load_bundle(path: str, key: str) -> ModelBundle:
     if task is not None and task.num_labels != model.cfg.n_classes:
         task = None
     names = list(task.label_names) if task is not None else [f"class {k}" for k in range(model.cfg.n_classes)]
-    return ModelBundle(p.name, p, key, model, tok, model.cfg, card, task, names)
+    return ModelBundle(name, p, key, model, tok, model.cfg, card, task, names)
 
 
 def load_bundle(path: str | Path) -> ModelBundle:
@@ -128,7 +128,7 @@ def load_bundle(path: str | Path) -> ModelBundle:
     if not (p / "model.safetensors").is_file():
         raise CheckpointError(f"cannot load the model in {p}: model.safetensors is missing. "
                               "Copy the weights file back, or re-train")
-    return _load_bundle(str(p.resolve()), model_key(p))
+    return _load_bundle(str(p.resolve()), model_key(p), p.name)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -217,10 +217,10 @@ def fail(err: BaseException, hint: str = "") -> None:
 # ──────────────────────────────────────────────────────────────────────────────────────────────────
 # Traces
 
-def _meta(bundle: ModelBundle, task: Task | None, **extra) -> dict:
-    names = list(task.label_names) if task is not None else bundle.label_names
+def _meta(bundle: ModelBundle, task_info: Task | None, **extra) -> dict:
+    names = list(task_info.label_names) if task_info is not None else bundle.label_names
     return {"model": bundle.name, "model_key": bundle.key, "label_names": names,
-            "metric": task.metric if task is not None else "accuracy", **extra}
+            "metric": task_info.metric if task_info is not None else "accuracy", **extra}
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -340,12 +340,23 @@ def _save_atomic(path: Path, **arrays) -> None:
 
 def umap_2d(x: np.ndarray, extra: np.ndarray | None, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
     """UMAP of the samples and the prototypes fitted together (so the stars sit in the same map)."""
+    import warnings
+
     import umap
-    pts = x if extra is None else np.vstack([x, extra])
+    from sklearn.neighbors import NearestNeighbors
+
+    pts = np.asarray(x if extra is None else np.vstack([x, extra]), dtype=np.float32)
     n_neighbors = int(min(15, max(2, len(pts) - 1)))
+    # The k-nearest-neighbour graph from scikit-learn (exact, ~0.2 s for 5,000 points) instead of
+    # pynndescent's: that skips pynndescent's numba compilation, most of a first UMAP's ~30 s here.
+    dist, idx = NearestNeighbors(n_neighbors=n_neighbors).fit(pts).kneighbors(pts)
     reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=0.1, random_state=seed,
-                        init="spectral" if len(pts) > n_neighbors + 2 else "random", n_jobs=1)
-    emb = reducer.fit_transform(pts).astype(np.float32)
+                        init="spectral" if len(pts) > n_neighbors + 2 else "random", n_jobs=1,
+                        n_epochs=200 if len(pts) > 2000 else None,      # UMAP's own choice for large sets
+                        precomputed_knn=(idx, dist, None))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # "no search index: transform() unavailable" — not used
+        emb = reducer.fit_transform(pts).astype(np.float32)
     return (emb, None) if extra is None else (emb[: len(x)], emb[len(x):])
 
 

@@ -134,7 +134,7 @@ else:
     rows = [{"half": name, "samples": part.n, mlabel: row["metric"], f"full-model {mlabel}": row["baseline_metric"],
              "drop": row["drop"], "layer speed-up": row["layer_speedup"], "FLOPs reduction": row["flops_reduction"]}
             for name, part, row in (("tuning", tune, tuned.tune), ("held-out", test, tuned.test))]
-    st.dataframe(rows, hide_index=True, key="thr_best_table",
+    st.dataframe(rows, hide_index=True,
                  column_config={k: st.column_config.NumberColumn(format="%.4f")
                                 for k in (mlabel, f"full-model {mlabel}", "drop", "layer speed-up", "FLOPs reduction")})
 

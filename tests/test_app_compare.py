@@ -1,0 +1,57 @@
+"""The Compare page through AppTest: agreement and exit differences are computed from core's exits."""
+import numpy as np
+
+from core.analysis import metric
+from core.cache import trace_for
+from core.policies import decide, make_policy
+
+
+def _metric(at, label):
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_two_models_on_the_same_data(make_app, app_env):
+    at = make_app(page="compare", model="tiny-sst2", model_b="tiny-sst2-bin", policy="maxprob", threshold="0.6")
+    ta = trace_for(app_env / "tiny-sst2", "sst2", "validation", limit=1000)
+    tb = trace_for(app_env / "tiny-sst2-bin", "sst2", "validation", limit=1000)
+    pol = make_policy("maxprob", threshold=0.6)
+    ea, eb = decide(pol, ta), decide(pol, tb)
+    assert _metric(at, "answers agree") == f"{(ea.pred == eb.pred).mean():.1%}"
+    assert _metric(at, "B: accuracy") == f"{metric('accuracy', tb.labels, eb.pred):.4f}"
+    diffs = next(d.value for d in at.dataframe if "B − A" in d.value.columns)
+    d = eb.exit_block - ea.exit_block
+    assert diffs["B − A"].abs().max() == np.abs(d).max()
+    assert diffs["B − A"].tolist() == (eb.exit_block - ea.exit_block)[diffs["sample"]].tolist()
+    agree = next(d.value for d in at.dataframe if "both right" in d.value.columns).iloc[0]
+    ra, rb = ea.pred == ta.labels, eb.pred == tb.labels
+    assert agree["only A right"] == int((ra & ~rb).sum()) and agree["both wrong"] == int((~ra & ~rb).sum())
+
+
+def test_model_b_with_its_own_policy(make_app):
+    at = make_app(page="compare", model_b="tiny-sst2-bin-b")
+    assert at.selectbox(key="cp_model_b").value == "tiny-sst2-bin-b"
+    at.toggle(key="cp_same").set_value(False).run()
+    at.selectbox(key="cp_policy_b").set_value("patience").run()
+    at.slider(key="cp_thr_patience").set_value(1).run()
+    assert not at.exception
+    assert at.query_params["model_b"] == "tiny-sst2-bin-b"
+
+
+def test_unknown_model_b_in_url_falls_back(make_app):
+    at = make_app(page="compare", model_b="nope")
+    assert any("Unknown model B" in w.value for w in at.warning)
+    assert at.selectbox(key="cp_model_b").value in ("tiny-sst2-bin", "tiny-sst2-bin-b")
+
+
+def test_models_with_the_same_classes_are_offered(make_app):
+    at = make_app(page="compare", model="tiny-mrpc")
+    assert not at.exception
+    assert at.selectbox(key="cp_model_b").value.startswith("tiny-sst2")   # 2 classes too: comparable
+
+
+def test_no_second_model(make_app, app_env, monkeypatch, tmp_path):
+    (tmp_path / "only").symlink_to(app_env / "tiny-sst2")
+    monkeypatch.setenv("EXITLENS_MODELS_DIR", str(tmp_path))
+    at = make_app(page="compare")
+    assert not at.exception
+    assert any("No other model" in i.value for i in at.info)

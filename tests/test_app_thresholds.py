@@ -1,0 +1,87 @@
+"""The Threshold debugger through AppTest: its numbers are core.analysis's on the same recorded Trace."""
+import numpy as np
+import pytest
+
+from app import params as P
+from core.analysis import best_threshold, cost, metric, split_halves
+from core.cache import trace_for
+from core.policies import decide, make_policy
+
+
+def _metric(at, label):
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def _table(at, column):
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+@pytest.fixture
+def dev_trace(app_env):
+    return trace_for(app_env / "tiny-sst2", "sst2", "validation", limit=1000)
+
+
+def test_current_policy_numbers_equal_core(make_app, dev_trace):
+    at = make_app(page="thresholds", policy="maxprob", threshold="0.6")
+    ex = decide(make_policy("maxprob", threshold=0.6), dev_trace)
+    c = cost(dev_trace, ex)
+    assert _metric(at, "accuracy") == f"{metric('accuracy', dev_trace.labels, ex.pred):.4f}"
+    assert _metric(at, "layer speed-up L/ℓ̄") == f"{c.layer_speedup:.3f}×"
+    assert _metric(at, "FLOPs reduction") == f"{c.flops_reduction:.1%}"
+    assert _metric(at, "samples") == f"{dev_trace.n:,}"
+
+
+def test_best_threshold_matches_core(make_app, dev_trace):
+    at = make_app(page="thresholds", policy="entropy")
+    tune, test = split_halves(dev_trace, seed=0)
+    spec = P.slider_spec("entropy", dev_trace.n_blocks, dev_trace.n_classes)
+    want = best_threshold(tune, test, "entropy", target_drop=0.01, thresholds=P.sweep_grid(spec), min_block=0)
+    assert _metric(at, "best S") == f"{want.threshold:.4g}"
+    assert _metric(at, "accuracy, held-out half") == f"{want.test['metric']:.4f}"
+    table = _table(at, "half")
+    assert table["half"].tolist() == ["tuning", "held-out"]
+    assert table["accuracy"].tolist() == pytest.approx([want.tune["metric"], want.test["metric"]])
+    assert table["layer speed-up"].tolist() == pytest.approx([want.tune["layer_speedup"], want.test["layer_speedup"]])
+    # a speed-up target instead
+    at.button_group(key="thr_target").set_value("speed").run()
+    at.number_input(key="thr_speed").set_value(2.0).run()
+    want = best_threshold(tune, test, "entropy", target_speedup=2.0, thresholds=P.sweep_grid(spec), min_block=0)
+    assert _metric(at, "best S") == f"{want.threshold:.4g}"
+    table = _table(at, "half")
+    assert table["layer speed-up"].tolist() == pytest.approx([want.tune["layer_speedup"], want.test["layer_speedup"]])
+    # "apply this threshold" moves the sidebar
+    next(b for b in at.button if b.label == "apply this threshold").click().run()
+    assert at.sidebar.slider(key="sb_thr_entropy").value == pytest.approx(want.threshold)
+
+
+def test_clicking_a_pareto_point_applies_it(make_app, monkeypatch):
+    at = make_app(page="thresholds", policy="entropy")
+    import app.charts
+    monkeypatch.setattr(app.charts, "picked_point", lambda selection: ("maxprob", 0.8))
+    at.run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="sb_policy").value == "maxprob"
+    assert at.sidebar.slider(key="sb_thr_maxprob").value == pytest.approx(0.8)
+    at.sidebar.slider(key="sb_thr_maxprob").set_value(0.9).run()      # the same (old) click is not re-applied
+    assert at.sidebar.slider(key="sb_thr_maxprob").value == pytest.approx(0.9)
+
+
+def test_x_axis_toggle_and_tables(make_app, dev_trace):
+    at = make_app(page="thresholds", policy="patience", threshold="1", x="flops_reduction")
+    assert at.button_group(key="thr_x").value == "flops_reduction"
+    at.button_group(key="thr_x").set_value("layer_speedup").run()
+    assert at.query_params["x"] == "layer_speedup"
+    ex = decide(make_policy("patience", threshold=1), dev_trace)
+    per_class = _table(at, "recall (policy)")
+    assert per_class["samples"].tolist() == np.bincount(dev_trace.labels).tolist()
+    assert per_class["mean exit block"].tolist() == pytest.approx(
+        [float((ex.exit_block[dev_trace.labels == k] + 1).mean()) for k in range(2)])
+    coh = _table(at, "cohort").set_index("cohort")["samples"]
+    final_ok = dev_trace.correct[:, -1]
+    assert coh["exit induced errors"] == int(((ex.pred != dev_trace.labels) & final_ok).sum())
+    assert coh["exit fixed errors"] == int(((ex.pred == dev_trace.labels) & ~final_ok).sum())
+
+
+def test_oracle_has_nothing_to_tune(make_app):
+    at = make_app(page="thresholds", policy="oracle")
+    assert any("has no threshold to tune" in i.value for i in at.info)

@@ -1,0 +1,41 @@
+"""The Binarized weights page through AppTest: sizes and flips are core.weights' numbers."""
+from core import checkpoint
+from core.weights import sign_flips, size_report
+
+
+def _metric(at, label):
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_sizes_equal_core(make_app, app_env):
+    at = make_app(page="weights", model="tiny-sst2-bin")
+    model = checkpoint.load(app_env / "tiny-sst2-bin")
+    rep = size_report(model)
+    assert _metric(at, "packed ratio") == f"{rep.ratio:.2f}×"
+    assert _metric(at, "packed size") == f"{rep.packed_bytes / 1024:,.1f} KiB"
+    assert _metric(at, "on disk") == f"{checkpoint.disk_bytes(app_env / 'tiny-sst2-bin') / 1024:,.1f} KiB"
+    assert rep.ratio > 1
+
+
+def test_layers_latents_and_sign_flips(make_app, app_env):
+    at = make_app(page="weights", model="tiny-sst2-bin")
+    layers = at.selectbox(key="wt_layer").options
+    assert "blocks.0.attn.query" in layers
+    at.selectbox(key="wt_layer").set_value(layers[-1]).run()
+    assert at.query_params["layer"] == layers[-1]
+    # the fixture models are training runs, so their latent weights are there (train_state/)
+    assert any("inside |w| < 1" in c.value for c in at.caption)
+    assert at.selectbox(key="wt_other").value == "tiny-sst2-bin-b"
+    a, b = checkpoint.load(app_env / "tiny-sst2-bin"), checkpoint.load(app_env / "tiny-sst2-bin-b")
+    flips = sign_flips(a, b)
+    sizes = {n: m.weight.numel() for n, m in a.named_modules() if n in flips}
+    share = sum(flips[n] * sizes[n] for n in flips) / sum(sizes.values())
+    assert _metric(at, "weights whose sign differs") == f"{share:.2%}"
+
+
+def test_full_precision_model_gets_an_info(make_app):
+    at = make_app(page="weights", model="tiny-sst2")
+    assert not at.exception
+    (info,) = at.info
+    assert "no binarized layer" in info.value and "tiny-sst2-bin" in info.value
+    assert _metric(at, "packed ratio") == "1.00×"
