@@ -19,8 +19,8 @@ from core.analysis import Stat
 CLASS_COLORS = ["#e8590c", "#1c7ed6", "#2f9e44", "#ae3ec9", "#f59f00", "#0c8599"]
 POLICY_COLORS = {"entropy": "#1c7ed6", "norm_entropy": "#15aabf", "maxprob": "#f59f00", "patience": "#ae3ec9",
                  "frac_reduction": "#2f9e44", "edr": "#e8590c", "lte": "#862e9c", "oracle": "#212529"}
-COHORT_COLORS = {"destructive": "#e03131", "multi_flip": "#f08c00", "wasteful": "#7048e8",
-                 "wrong": "#343a40", "correct": "#a5d8ff", "unlabelled": "#adb5bd"}
+COHORT_COLORS = {"destructive": "#e03131", "multi_flip": "#f08c00", "wasteful": "#b197fc",
+                 "wrong": "#343a40", "correct": "#74c0fc", "unlabelled": "#adb5bd"}
 EXIT_COLOR = "#c2255c"
 THRESHOLD_COLOR = "#495057"
 _MARGIN = dict(l=10, r=10, t=48, b=10)
@@ -76,7 +76,7 @@ def class_band(probs: np.ndarray, label_names: Sequence[str], exit_block: int | 
                              colorbar=dict(title="p", len=0.75, y=0.39, thickness=12),
                              hovertemplate="block %{x}<br>%{y}: p=%{z:.3f}<extra></extra>"), row=2, col=1)
     fig.update_yaxes(visible=False, row=1, col=1, range=[0, 1])
-    fig.update_yaxes(title_text="class", row=2, col=1)
+    fig.update_yaxes(title_text="class", row=2, col=1, autorange="reversed")     # class 0 on top
     _blocks_axis(fig, n_blocks)
     fig.update_xaxes(title_text="block", row=2, col=1)
     if exit_block is not None:
@@ -379,8 +379,8 @@ def projection_scatter(xy: np.ndarray, groups: np.ndarray, hover: Sequence[str],
         scatter = go.Scattergl if many else go.Scatter
         fig.add_trace(scatter(
             x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=f"{group_labels.get(g, g)} ({len(idx)})",
-            marker=dict(size=6 if len(xy) < 2000 else 4, color=colors.get(g, "#868e96"), opacity=0.85,
-                        line=dict(width=0)),
+            marker=dict(size=(6 if len(xy) < 2000 else 4) + (3 if g in ("destructive", "multi_flip") else 0),
+                        color=colors.get(g, "#868e96"), opacity=0.85, line=dict(width=0)),
             customdata=idx, text=hover[idx], hovertemplate="#%{customdata}: %{text}<extra></extra>",
             selectedpoints=None if selected is None else [j for j, i in enumerate(idx) if i in set(selected)]))
     if proto_xy is not None and len(proto_xy):
@@ -455,7 +455,9 @@ def alpha_box(names: Sequence[str], alphas: Sequence[np.ndarray]) -> go.Figure:
     return fig
 
 
-def latent_histogram(edges: np.ndarray, counts: np.ndarray, name: str) -> go.Figure:
+def latent_histogram(edges: np.ndarray, counts: np.ndarray, name: str, latent: bool = True) -> go.Figure:
+    """Histogram of a binarized layer's latent weights (``latent=False``: of the stored values ±α, when the
+    checkpoint keeps no latents), with the surrogate's gradient window |w| < 1 shaded."""
     edges, counts = np.asarray(edges, np.float64), np.asarray(counts, np.float64)
     centers = (edges[:-1] + edges[1:]) / 2
     inside = np.abs(centers) < 1
@@ -466,9 +468,9 @@ def latent_histogram(edges: np.ndarray, counts: np.ndarray, name: str) -> go.Fig
     if lo < 1 < hi or lo < -1 < hi or hi <= 1:
         fig.add_vrect(x0=max(-1, lo), x1=min(1, hi), fillcolor="rgba(28,126,214,0.07)", line_width=0,
                       annotation_text="|w| < 1: gradient window", annotation_position="top left")
-    fig.update_xaxes(title_text="latent weight w")
+    fig.update_xaxes(title_text="latent weight w" if latent else "stored weight ±α (per row)")
     fig.update_yaxes(title_text="weights (count)")
-    fig.update_layout(title=f"Latent weights of {name}", height=340, margin=_MARGIN)
+    fig.update_layout(title=f"{'Latent' if latent else 'Stored'} weights of {name}", height=340, margin=_MARGIN)
     return fig
 
 

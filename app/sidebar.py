@@ -20,7 +20,7 @@ PENDING = "_pending_policy"
 # the URL keys each page owns (page title → keys); a page's keys leave the URL when another page shows
 PAGE_PARAMS = {"Playground": ("text", "text_b", "label"), "Threshold debugger": ("x",),
                "Prototypes & overthinking": ("block", "method", "color"), "Binarized weights": ("layer", "other"),
-               "Compare": ("model_b",), "Learn": ("topic",)}
+               "Compare": ("model_b", "ckpt_b"), "Learn": ("topic",)}
 
 
 def request_policy(policy: str, threshold: float | None) -> None:

@@ -32,6 +32,18 @@ from core.trace import Trace, TraceError
 
 torch.set_num_threads(1)     # small ops on a busy 2-core machine are many times faster single-threaded
 
+
+def _single_threaded_blas() -> None:
+    """numpy's OpenBLAS too: under load a multi-threaded 5,000×64 SVD took 2–6 s here, single-threaded 20 ms."""
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(limits=1, user_api="blas")
+    except Exception:       # threadpoolctl missing or a BLAS it does not know: keep the defaults
+        pass
+
+
+_single_threaded_blas()
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MAX_LEN = 128                # tokens per sentence (the dev-set traces of core.cache use the same)
 USER_ERRORS = (CheckpointError, DataError, TraceError, ValueError, OSError)
@@ -103,10 +115,40 @@ class ModelBundle:
         return min(MAX_LEN, self.cfg.max_len)
 
 
+def freeze_binarized(model: torch.nn.Module) -> int:
+    """Binarize every binary layer's weight once, for inference, instead of on every forward pass.
+
+    core.binary.BinaryLinear computes α·sign(W) from the latent W in each forward (what training needs);
+    for a loaded model that is most of a sentence's time (beex-sst2: ~40 ms of ~45). Here each binary
+    module's ``forward`` is replaced by the same F.linear / F.embedding on the α·sign(W) tensor computed once
+    by core's own ``binarize_weight`` — the same numbers, bit for bit. The weights themselves are not touched,
+    so core.weights still reads them. Returns how many layers were frozen. (A candidate for core: cache the
+    binarized weight while a BinaryLinear is in eval mode.)"""
+    import types
+
+    import torch.nn.functional as F
+
+    from core.binary import BinaryEmbedding, BinaryLinear, binarize_weight
+
+    n = 0
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, BinaryLinear):
+                wb = binarize_weight(m.weight).detach()
+                m.forward = types.MethodType(lambda self, x, _w=wb: F.linear(x, _w, self.bias), m)
+                n += 1
+            elif isinstance(m, BinaryEmbedding):
+                wb = binarize_weight(m.weight).detach()
+                m.forward = types.MethodType(lambda self, ids, _w=wb: F.embedding(ids, _w, self.padding_idx), m)
+                n += 1
+    return n
+
+
 @st.cache_resource(max_entries=6, show_spinner="Loading the model…")
 def _load_bundle(path: str, key: str, name: str) -> ModelBundle:
     p = Path(path)
     model = checkpoint.load(p)
+    freeze_binarized(model)                     # inference only: the app never trains the model
     tok = checkpoint.load_tokenizer(p)
     card = checkpoint.load_card(p)
     task = None
@@ -147,6 +189,28 @@ def latent_model(path: str, key: str):
     return m.eval()
 
 
+def stored_dtype_bytes(path: str | Path) -> int:
+    """Bytes per value of the non-binarized tensors as model.safetensors stores them (its "dtype" tag;
+    core.checkpoint.save writes float32 or float16), for core.weights.size_report(dtype_bytes=…)."""
+    from safetensors import safe_open
+    try:
+        with safe_open(str(Path(path) / "model.safetensors"), framework="numpy") as f:
+            dtype = (f.metadata() or {}).get("dtype", "float32")
+    except Exception:
+        return 4
+    return 2 if dtype == "float16" else 4
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def weight_stats(_bundle: ModelBundle, model_id: str, latent: bool = False):
+    """core.weights.layer_stats of the stored model, or of its latent weights (None when absent)."""
+    from core.weights import layer_stats
+    if not latent:
+        return layer_stats(_bundle.model)
+    m = latent_model(str(_bundle.path), model_id)
+    return None if m is None else layer_stats(m)
+
+
 # ──────────────────────────────────────────────────────────────────────────────────────────────────
 # The selection every page reads
 
@@ -162,7 +226,7 @@ class DataChoice:
     @property
     def label(self) -> str:
         if self.source == "glue":
-            return f"{self.task} {self.split}" + (f" (first {self.limit})" if self.limit else "")
+            return f"{self.task} {self.split}" + (f" (≤ {self.limit:,} samples)" if self.limit else "")
         if self.source == "probes":
             return "probe sentences (assets/probes.tsv)"
         return f"uploaded {self.upload_name}"
@@ -346,6 +410,9 @@ def umap_2d(x: np.ndarray, extra: np.ndarray | None, seed: int = 0) -> tuple[np.
     from sklearn.neighbors import NearestNeighbors
 
     pts = np.asarray(x if extra is None else np.vstack([x, extra]), dtype=np.float32)
+    if len(pts) < 5:                             # too few points for a neighbour graph: PCA says it all
+        from app.derive import pca_2d
+        return pca_2d(x, extra)
     n_neighbors = int(min(15, max(2, len(pts) - 1)))
     # The k-nearest-neighbour graph from scikit-learn (exact, ~0.2 s for 5,000 points) instead of
     # pynndescent's: that skips pynndescent's numba compilation, most of a first UMAP's ~30 s here.
@@ -385,6 +452,26 @@ def _project_cached(_trace: Trace, tid: str, block: int, method: str):
 
 def projection_cached(tid: str, block: int, method: str, n: int) -> bool:
     return projection_path(tid, block, method, n).is_file()
+
+
+_UMAP_WARM: dict = {"thread": None}
+
+
+def warm_umap() -> None:
+    """Compile UMAP's numba code once per server process, in a background thread, while the Prototypes page
+    shows PCA — so the user's first UMAP pays the fit only (the compilation is ~5–20 s here, more under load)."""
+    import threading
+    if _UMAP_WARM["thread"] is not None or not umap_enabled():
+        return
+
+    def run():
+        try:
+            umap_2d(np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32), None)
+        except Exception:     # UMAP will report its own problem when it is really asked for
+            pass
+
+    _UMAP_WARM["thread"] = threading.Thread(target=run, name="exitlens-umap-warmup", daemon=True)
+    _UMAP_WARM["thread"].start()
 
 
 def umap_enabled() -> bool:

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-torch.set_num_threads(1)
+import app.state  # noqa: E402,F401  (single-threaded torch and BLAS, as the app runs)
 
 SENTENCES = [
     "a gorgeous , witty , seductive movie .",
@@ -58,22 +58,29 @@ def ensure_models(models_dir: Path) -> Path:
 
 
 def bench_record(models_dir: Path, names: list[str], repeats: int = 30) -> None:
+    from app.state import freeze_binarized
     from core import checkpoint
     from core.inference import record
     print("sentence → full Trace (core.inference.record, batch of one, model cached)")
     for name in names:
-        model, tok = checkpoint.load(models_dir / name), checkpoint.load_tokenizer(models_dir / name)
-        for s in SENTENCES:                                             # warm-up
-            record(model, tok, [s], batch_size=1)
-        times = []
-        for i in range(repeats):
-            s = SENTENCES[i % len(SENTENCES)]
-            t0 = time.perf_counter()
-            record(model, tok, [s], batch_size=1)
-            times.append(time.perf_counter() - t0)
-        med = statistics.median(times) * 1e3
-        row(f"{name} ({model.cfg.n_blocks} blocks × {model.cfg.hidden}), median of {repeats}", f"{med:.1f} ms",
-            "≤ 15 ms", med <= 15)
+        tok = checkpoint.load_tokenizer(models_dir / name)
+        core_model = checkpoint.load(models_dir / name)
+        app_model = checkpoint.load(models_dir / name)
+        frozen = freeze_binarized(app_model)             # what app.state does on load (bit-identical outputs)
+        sides = [("as the app runs it", app_model)] + ([("as core.checkpoint.load returns it", core_model)]
+                                                       if frozen else [])
+        for side, model in sides:
+            for s in SENTENCES:                                             # warm-up
+                record(model, tok, [s], batch_size=1)
+            times = []
+            for i in range(repeats):
+                s = SENTENCES[i % len(SENTENCES)]
+                t0 = time.perf_counter()
+                record(model, tok, [s], batch_size=1)
+                times.append(time.perf_counter() - t0)
+            med = statistics.median(times) * 1e3
+            what = f"{name} ({model.cfg.n_blocks}×{model.cfg.hidden}), {side}"
+            row(what, f"{med:.1f} ms", "≤ 15 ms", med <= 15 if side.startswith("as the app") else None)
 
 
 def bench_page(models_dir: Path, model: str, repeats: int = 15) -> None:
@@ -128,6 +135,11 @@ def bench_umap(models_dir: Path, model: str, n: int) -> None:
     t0 = time.perf_counter()
     xy, pxy = state.project(tr, tid, block, "UMAP")
     first = time.perf_counter() - t0
+    path.unlink(missing_ok=True)
+    state._project_cached.clear()
+    t0 = time.perf_counter()
+    state.project(tr, tid, block, "UMAP")
+    warm = time.perf_counter() - t0
     t0 = time.perf_counter()
     state.project(tr, tid, block, "UMAP")
     mem = time.perf_counter() - t0
@@ -138,7 +150,8 @@ def bench_umap(models_dir: Path, model: str, n: int) -> None:
     t0 = time.perf_counter()
     state.project(tr, tid, block, "PCA")
     pca = time.perf_counter() - t0
-    row("first (fit; numba compile included)", f"{first:.1f} s", "≤ 30 s", first <= 30)
+    row("first, cold process (numba compile + fit)", f"{first:.1f} s", "≤ 30 s", first <= 30)
+    row("first, compiled (the app warms UMAP up while PCA shows)", f"{warm:.1f} s", "≤ 30 s", warm <= 30)
     row("cached in memory (st.cache_data)", f"{mem * 1e3:.0f} ms", "≤ 0.2 s", mem <= 0.2)
     row("cached on disk (fresh cache, projections/*.npz)", f"{disk * 1e3:.0f} ms", "≤ 0.2 s", disk <= 0.2)
     row("PCA, shown while UMAP computes", f"{pca * 1e3:.0f} ms", "—", None)
@@ -156,7 +169,9 @@ def main(argv=None) -> int:
     from app.state import default_model, list_models
     names = list_models(models_dir)
     default = os.environ.get("EXITLENS_MODEL") or default_model(names)
-    print(f"models: {', '.join(names)} (in {models_dir}); torch threads: {torch.get_num_threads()}\n")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"models: {', '.join(names)} (in {models_dir}); torch threads: {torch.get_num_threads()}; "
+          f"load average {load:.1f} on {os.cpu_count()} cores\n")
     bench_record(models_dir, names)
     print()
     bench_page(models_dir, default)

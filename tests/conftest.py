@@ -13,6 +13,11 @@ import pytest
 import torch
 
 torch.set_num_threads(1)     # small ops on a busy 2-core machine are many times faster single-threaded
+try:                          # numpy's BLAS as well (see app.state)
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(limits=1, user_api="blas")
+except Exception:
+    pass
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app" / "streamlit_app.py")

@@ -55,3 +55,16 @@ def test_no_second_model(make_app, app_env, monkeypatch, tmp_path):
     at = make_app(page="compare")
     assert not at.exception
     assert any("No other model" in i.value for i in at.info)
+
+
+def test_model_b_from_a_checkpoint_directory(make_app, app_env, tmp_path):
+    at = make_app(page="compare")
+    at.text_input(key="cp_ckpt_b").input(str(tmp_path / "nothing")).run()
+    assert not at.exception
+    assert any("no such directory" in e.value for e in at.error)
+    at.text_input(key="cp_ckpt_b").input(str(app_env / "tiny-sst2-bin-b")).run()
+    assert not at.exception and not at.error
+    assert at.query_params["ckpt_b"] == str(app_env / "tiny-sst2-bin-b") and "model_b" not in at.query_params
+    assert any("B** = tiny-sst2-bin-b" in c.value for c in at.caption)
+    at.text_input(key="cp_ckpt_b").input(str(app_env / "tiny-mrpc")).run()     # 2 classes as well: comparable
+    assert not at.error

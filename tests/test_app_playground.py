@@ -120,3 +120,12 @@ def test_every_policy_renders(make_app, policy):
     at = make_app(policy=policy)
     assert at.sidebar.selectbox(key="sb_policy").value == policy
     assert _metric(at, "exit block")
+
+
+def test_switching_to_a_pair_model_starts_from_its_examples(make_app):
+    at = make_app()
+    _submit(at, "a fine film .")
+    at.sidebar.selectbox(key="sb_model").set_value("tiny-mrpc").run()
+    assert not at.exception and not at.info
+    assert at.text_area(key="pg_text_b").value                      # a pair, ready to run
+    assert next(m.value for m in at.metric if m.label == "exit block").endswith("of 3")

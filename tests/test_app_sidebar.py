@@ -125,3 +125,18 @@ def test_test_split_without_labels_says_so(make_app):
     at = make_app(page="thresholds", split="test", limit="50")
     assert not at.exception
     assert any("needs labels" in w for w in _warnings(at))
+
+
+def test_broken_model_in_the_folder_shows_an_error(make_app, app_env, monkeypatch, tmp_path):
+    (tmp_path / "good").symlink_to(app_env / "tiny-sst2")
+    bad = tmp_path / "broken"
+    bad.mkdir()
+    (bad / "config.json").write_text("{not json")
+    (bad / "model.safetensors").write_bytes(b"\0" * 16)
+    monkeypatch.setenv("EXITLENS_MODELS_DIR", str(tmp_path))
+    at = make_app(model="broken")
+    assert not at.exception
+    assert any("config.json is not a valid ExitLens config" in e.value for e in at.error)
+    at.sidebar.selectbox(key="sb_model").set_value("good").run()
+    assert not at.exception and not at.error
+    assert any(m.label == "exit block" for m in at.metric)

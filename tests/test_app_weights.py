@@ -9,8 +9,9 @@ def _metric(at, label):
 
 def test_sizes_equal_core(make_app, app_env):
     at = make_app(page="weights", model="tiny-sst2-bin")
+    from app.state import stored_dtype_bytes
     model = checkpoint.load(app_env / "tiny-sst2-bin")
-    rep = size_report(model)
+    rep = size_report(model, dtype_bytes=stored_dtype_bytes(app_env / "tiny-sst2-bin"))
     assert _metric(at, "packed ratio") == f"{rep.ratio:.2f}×"
     assert _metric(at, "packed size") == f"{rep.packed_bytes / 1024:,.1f} KiB"
     assert _metric(at, "on disk") == f"{checkpoint.disk_bytes(app_env / 'tiny-sst2-bin') / 1024:,.1f} KiB"
@@ -39,3 +40,15 @@ def test_full_precision_model_gets_an_info(make_app):
     (info,) = at.info
     assert "no binarized layer" in info.value and "tiny-sst2-bin" in info.value
     assert _metric(at, "packed ratio") == "1.00×"
+
+
+def test_stored_dtype_is_read_from_the_file(app_env, tmp_path):
+    from app.state import stored_dtype_bytes
+    from core.checkpoint import save
+    model = checkpoint.load(app_env / "tiny-sst2-bin")
+    assert stored_dtype_bytes(app_env / "tiny-sst2-bin") == 4
+    save(model, tmp_path / "half", dtype="float16")
+    assert stored_dtype_bytes(tmp_path / "half") == 2
+    rep16 = size_report(model, dtype_bytes=2)
+    assert rep16.packed_bytes < size_report(model).packed_bytes
+    assert stored_dtype_bytes(tmp_path / "missing") == 4

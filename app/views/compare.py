@@ -24,10 +24,6 @@ for n in sel.models:
             cands.append(n)
     except checkpoint.CheckpointError:
         pass
-if not cands:
-    st.info(f"No other model in {state.models_dir()} has {a.n_classes} classes like {a.name}: add a second "
-            "checkpoint (e.g. a binarized twin or another training run) to compare.", icon=":material/info:")
-    st.stop()
 
 
 def _rank(n: str) -> tuple:
@@ -36,17 +32,37 @@ def _rank(n: str) -> tuple:
     return (task != (a.task.name if a.task else None), n)
 
 
-default_b = sorted(cands, key=_rank)[0]
-sidebar.page_param("cp_model_b", "model_b", lambda raw: P.parse_choice(raw, cands, default_b, "model B"), default_b)
-if ss.get("cp_model_b") not in cands:
-    ss["cp_model_b"] = default_b
-c1, c2 = st.columns([2, 3])
-c1.selectbox("model B", cands, key="cp_model_b", help=f"model A is the sidebar's: {a.name}")
-try:
-    bb = state.load_bundle(state.models_dir() / ss["cp_model_b"])
-except state.USER_ERRORS as e:
-    state.fail(e, "Pick another model B.")
-c2.caption(f"**A** = {a.name} · **B** = {bb.name} · data: {sel.data.label}")
+c1, c2 = st.columns(2)
+sidebar.page_param("cp_ckpt_b", "ckpt_b", lambda raw: (P.first(raw) or "", None), "")
+c2.text_input("…or model B from a checkpoint directory", key="cp_ckpt_b", placeholder="/path/to/model",
+              help="e.g. a training run in runs/ against the shipped model")
+bb = None
+if ss["cp_ckpt_b"].strip():
+    try:
+        bb = state.load_bundle(ss["cp_ckpt_b"].strip())
+        if bb.n_classes != a.n_classes:
+            st.error(f"{bb.name} has {bb.n_classes} classes and {a.name} {a.n_classes}: they cannot be compared "
+                     "on the same data.", icon=":material/error:")
+            bb = None
+    except state.USER_ERRORS as e:
+        st.error(str(e), icon=":material/error:")
+if bb is None:
+    if not cands:
+        st.info(f"No other model in {state.models_dir()} has {a.n_classes} classes like {a.name}: add a second "
+                "checkpoint there (e.g. a binarized twin or another training run), or type its directory above.",
+                icon=":material/info:")
+        st.stop()
+    default_b = sorted(cands, key=_rank)[0]
+    sidebar.page_param("cp_model_b", "model_b", lambda raw: P.parse_choice(raw, cands, default_b, "model B"),
+                       default_b)
+    if ss.get("cp_model_b") not in cands:
+        ss["cp_model_b"] = default_b
+    c1.selectbox("model B", cands, key="cp_model_b", help=f"model A is the sidebar's: {a.name}")
+    try:
+        bb = state.load_bundle(state.models_dir() / ss["cp_model_b"])
+    except state.USER_ERRORS as e:
+        state.fail(e, "Pick another model B.")
+st.caption(f"**A** = {a.name} · **B** = {bb.name} · data: {sel.data.label}")
 
 tr_a = state.dataset_trace(a, sel.data)
 tr_b = state.dataset_trace(bb, sel.data)
@@ -78,7 +94,8 @@ else:
         else:
             c2.slider(f"model B: {spec.label}", spec.lo, spec.hi, step=spec.step, key=key, format=spec.fmt)
         thr_b = float(ss[key])
-sidebar.write_params({"model_b": bb.name})
+ckpt_b = ss["cp_ckpt_b"].strip() if bb.name != ss.get("cp_model_b") else ""
+sidebar.write_params({"model_b": None if ckpt_b else bb.name, "ckpt_b": ckpt_b or None})
 
 try:
     pol_a = sel.policy()

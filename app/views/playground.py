@@ -52,9 +52,20 @@ def _use_example() -> None:
 
 
 def _pill(e: dict) -> str:
-    t = e["text"] if len(e["text"]) <= 48 else e["text"][:46] + "…"
-    return t
+    return e["pill"]
 
+
+for j, e in enumerate(examples):      # a short, unique label per example
+    short = e["text"] if len(e["text"]) <= 48 else e["text"][:46] + "…"
+    e["pill"] = short if sum(x.get("pill") == short for x in examples[:j]) == 0 else f"{short} ({j + 1})"
+
+
+# a model for another task (or pairs instead of single sentences) starts over from its own examples
+kind = (b.task.name if b.task else None, b.is_pair, tuple(b.label_names))
+if ss.get("pg_kind") not in (None, kind):
+    for k in ("pg_text", "pg_text_b", "pg_label", "pg_run", "pg_example", "pg_group"):
+        ss.pop(k, None)
+ss["pg_kind"] = kind
 
 # starting values: the URL's sentence, else the first example (and run it, so the page shows something)
 sidebar.page_param("pg_text", "text", lambda raw: (P.first(raw) or "", None),

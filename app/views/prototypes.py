@@ -41,7 +41,8 @@ else:
     st.warning("This data has no labels (GLUE test): cohorts other than multi-flip need labels.")
 
 # ── the map ──────────────────────────────────────────────────────────────────────────────────────────
-methods = ["PCA", "UMAP"] if state.umap_enabled() else ["PCA"]
+UMAP_MAX = 20_000
+methods = ["PCA", "UMAP"] if state.umap_enabled() and tr.n <= UMAP_MAX else ["PCA"]
 color_modes = {"cohort": "overthinking cohort", "label": "true label", "pred": "prediction at this block",
                "exit": "exit block (current policy)"}
 sidebar.page_param("pt_block", "block", lambda raw: P.parse_int(raw, 1, tr.n_blocks, tr.n_blocks, "block"),
@@ -59,6 +60,8 @@ c2.segmented_control("projection", methods, key="pt_method",
                      help="PCA is instant; UMAP (umap-learn) is computed once per model × data × block and "
                           "cached in memory and on disk")
 c3.selectbox("colour by", list(color_modes), key="pt_color", format_func=color_modes.get)
+if state.umap_enabled() and tr.n > UMAP_MAX:
+    c2.caption(f"UMAP is offered up to {UMAP_MAX:,} samples ({tr.n:,} here): set a limit in the sidebar.")
 block = int(ss["pt_block"]) - 1
 method = ss.get("pt_method") or "PCA"
 color = ss["pt_color"]
@@ -89,6 +92,8 @@ def figure(xy, pxy, how):
                                      group_labels=glabels, colors=colors)
 
 
+if "UMAP" in methods and method == "PCA":
+    state.warm_umap()                 # compile UMAP in the background while PCA is on screen
 slot = st.empty()
 if method == "UMAP" and not state.projection_cached(tid, block, "UMAP", tr.n):
     xy, pxy = state.project(tr, tid, block, "PCA")

@@ -56,10 +56,14 @@ sidebar.write_params({"x": x})
 front = pareto_front(sweep[sweep["policy"] != "oracle"], x=x, y="metric")
 fig = charts.pareto_chart(sweep, front, x=x, metric_label=mlabel, current=(sel.policy_name, sel.threshold),
                           titles={n: POLICIES[n].title for n in POLICIES}, baseline=final_metric)
-event = st.plotly_chart(fig, key="thr_pareto", on_select="rerun", selection_mode="points")
+# a click applies its point once; the chart then starts afresh (a new key) so the same point can be clicked again
+event = st.plotly_chart(fig, key=f"thr_pareto_{ss.get('thr_gen', 0)}", on_select="rerun", selection_mode="points")
 pick = charts.picked_point(getattr(event, "selection", None) if event is not None else None)
-if pick is not None and pick != ss.get("thr_last_pick"):
+if pick is None:
+    ss["thr_last_pick"] = None
+elif pick != ss.get("thr_last_pick"):
     ss["thr_last_pick"] = pick
+    ss["thr_gen"] = ss.get("thr_gen", 0) + 1
     if pick != (sel.policy_name, sel.threshold):
         sidebar.request_policy(*pick)
 st.caption("Click a point to apply its policy and threshold to the sidebar. Dotted: the Pareto front over all "

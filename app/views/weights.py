@@ -5,22 +5,24 @@ import streamlit as st
 from app import charts, sidebar, state
 from app import params as P
 from core import checkpoint
-from core.weights import layer_stats, sign_flips, size_report
+from core.weights import sign_flips, size_report
 
 sel = state.current()
 b = sel.bundle
 ss = st.session_state
 
 st.title("Binarized weights")
-rep = size_report(b.model)
+stored_bytes = state.stored_dtype_bytes(b.path)
+rep = size_report(b.model, dtype_bytes=stored_bytes)
 disk = checkpoint.disk_bytes(b.path)
+other = "float16" if stored_bytes == 2 else "float32"
 
 
 def size_row() -> None:
     m = st.columns(4)
     m[0].metric("fp32 size", f"{rep.fp32_bytes / 1024:,.1f} KiB", help="every parameter as 32-bit float")
     m[1].metric("packed size", f"{rep.packed_bytes / 1024:,.1f} KiB",
-                help="1 bit per binarized weight + one α per row; other tensors as stored")
+                help=f"1 bit per binarized weight + one α per row; the other tensors in {other}, as stored")
     m[2].metric("packed ratio", f"{rep.ratio:.2f}×", help="fp32 size / packed size (core.weights.size_report)")
     m[3].metric("on disk", f"{disk / 1024:,.1f} KiB", help="the real size of model.safetensors (header included)")
 
@@ -47,9 +49,8 @@ st.caption(f"**{b.name}** binarizes {', '.join(b.cfg.binarize)}: the forward pas
 size_row()
 st.plotly_chart(charts.size_bars(rep.fp32_bytes, rep.packed_bytes, disk), key="wt_size")
 
-stats = layer_stats(b.model)
-latent = state.latent_model(str(b.path), b.key)
-lstats = layer_stats(latent) if latent is not None else None
+stats = state.weight_stats(b, b.key)
+lstats = state.weight_stats(b, b.key, latent=True)
 names = [s.name for s in stats]
 c1, c2 = st.columns(2)
 c1.plotly_chart(charts.sign_balance(names, [s.plus_share for s in stats]), key="wt_balance")
@@ -68,7 +69,8 @@ c1, c2 = st.columns(2)
 with c1:
     st.selectbox("layer", names, key="wt_layer")
     s = next(x for x in hist_stats if x.name == ss["wt_layer"])
-    st.plotly_chart(charts.latent_histogram(s.hist_edges, s.hist_counts, s.name), key="wt_hist")
+    st.plotly_chart(charts.latent_histogram(s.hist_edges, s.hist_counts, s.name, latent=lstats is not None),
+                    key="wt_hist")
     if lstats is not None:
         st.caption(f"{s.window_share:.1%} of this layer's latent weights are inside |w| < 1.")
 with c2:
@@ -77,9 +79,9 @@ with c2:
 sidebar.write_params({"layer": ss["wt_layer"]})
 
 table = pd.DataFrame([{"layer": s.name, "shape": f"{s.shape[0]}×{s.shape[1]}", "+1 share": s.plus_share,
-                       "α mean": s.alpha_mean, "α std": s.alpha_std, "α min": s.alpha_min, "α max": s.alpha_max,
-                       "inside |w|<1": (next(x for x in lstats if x.name == s.name).window_share
-                                        if lstats is not None else None)} for s in stats])
+                       "α mean": s.alpha_mean, "α std": s.alpha_std, "α min": s.alpha_min, "α max": s.alpha_max}
+                      | ({"inside |w|<1": next(x for x in lstats if x.name == s.name).window_share}
+                         if lstats is not None else {}) for s in stats])
 st.dataframe(table, hide_index=True, column_config={c: st.column_config.NumberColumn(format="%.4f")
                                                     for c in table.columns if c not in ("layer", "shape")})
 

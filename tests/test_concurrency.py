@@ -1,0 +1,270 @@
+"""Sixteen real users on ONE Streamlit server: every browser session sees its own sentence and its own
+exit, never another user's, and the model is loaded once for all of them.
+
+One Chromium process (Debian's /usr/bin/chromium, never a downloaded browser) with 16 browser contexts —
+16 separate cookies / websockets / Streamlit sessions — driven concurrently with Playwright's async API.
+Each user opens the Playground at its own threshold (``?policy=maxprob&threshold=…``), types its own
+sentence, presses Run, then moves the sidebar's threshold slider with the keyboard (focus + ArrowRight /
+ArrowLeft a user-specific number of times). The expected exit block, prediction and confidence come from
+core (checkpoint.load → inference.record → policies.decide) on the same fixture model.
+
+"Loaded once" is checked two ways, both from outside the app:
+* inotify on the model directory: ``tokenizer.json`` and ``card.json`` are opened only by the cached
+  loader (app/state.py ``_load_bundle``), once per real load — the sidebar's per-run checks only touch
+  ``config.json`` and ``model.safetensors``;
+* Streamlit's ``/_stcore/metrics``: ``st.cache_resource`` reports the entry count of ``_load_bundle``
+  (1), and the session counter shows that 16 separate sessions connected.
+
+The server comes from tests/test_browser.py's ``server`` fixture (started as the README starts it, killed
+in its teardown); its log is ``tmp_path / "server.log"``.
+"""
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import os
+import re
+import struct
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import pytest
+
+from app.params import slider_spec
+from core import checkpoint
+from core.data import get_task
+from core.inference import record
+from core.policies import decide, make_policy
+from tests.test_browser import ARGS, CHROMIUM, server  # noqa: F401  (server: the fixture, reused)
+
+N_USERS = 16
+MODEL = "tiny-sst2"                      # the server's default model (EXITLENS_MODEL in the fixture)
+POLICY = "maxprob"
+ADJECTIVES = ["wonderful", "dreadful", "moving", "boring", "hilarious", "tedious", "brilliant", "clumsy",
+              "charming", "bland", "gripping", "awful", "delightful", "forgettable", "stunning", "painful"]
+BROWSER_ARGS = list(dict.fromkeys(ARGS + ["--disable-dev-shm-usage"]))
+PAGE_TIMEOUT_MS = 60_000
+BROWSER_PHASE_S = 180                    # all 16 users, start to finish (the test's overall bound with setup)
+
+
+def _sentence(i: int) -> str:
+    return f"user {i} thinks this film is {ADJECTIVES[i]}"
+
+
+def _plan(i: int, step: float) -> tuple[float, str, int, float]:
+    """User i's start threshold (on the slider grid), key, number of presses, and final threshold."""
+    start = 0.60 + 0.01 * i                             # 0.60 … 0.75: a multiple of the 0.0025 step
+    key, presses = ("ArrowRight", 1 + i % 3) if i % 2 == 0 else ("ArrowLeft", 1 + i % 4)
+    final = start + (presses if key == "ArrowRight" else -presses) * step
+    return round(start, 6), key, presses, round(final, 6)
+
+
+def _expected(models: Path, texts: list[str], thresholds: list[float]) -> list[dict]:
+    """What core says each user's Playground must show (same model, sentence and threshold)."""
+    model, tok = checkpoint.load(models / MODEL), checkpoint.load_tokenizer(models / MODEL)
+    names = list(get_task(checkpoint.load_card(models / MODEL)["task"]).label_names)
+    out = []
+    for text, thr in zip(texts, thresholds):
+        tr = record(model, tok, [text], batch_size=1, max_len=128)
+        ex = decide(make_policy(POLICY, threshold=thr), tr)
+        e, a, p = int(ex.exit_block[0]), int(ex.answer_block[0]), int(ex.pred[0])
+        out.append({"exit": f"{e + 1} of {tr.n_blocks}", "pred": names[p],
+                    "confidence": f"{float(tr.probs[0, a, p]):.1%}"})
+    return out
+
+
+# ──────────────────────────────────────────────────────────────────────────────────────────────────
+# Observing the server from outside: inotify (Linux) and Streamlit's metrics endpoint
+
+class OpenCounter:
+    """Counts IN_OPEN events per file name in one directory (raw inotify through libc; Linux only)."""
+
+    IN_OPEN = 0x20
+
+    def __init__(self, directory: Path):
+        self.counts: dict[str, int] = {}
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        self.fd = libc.inotify_init1(os.O_NONBLOCK)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1 failed")
+        if libc.inotify_add_watch(self.fd, str(directory).encode(), self.IN_OPEN) < 0:
+            os.close(self.fd)
+            raise OSError(ctypes.get_errno(), "inotify_add_watch failed")
+
+    def drain(self) -> dict[str, int]:
+        while True:
+            try:
+                buf = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                return self.counts
+            pos = 0
+            while pos + 16 <= len(buf):
+                _wd, mask, _cookie, length = struct.unpack_from("iIII", buf, pos)
+                name = buf[pos + 16: pos + 16 + length].rstrip(b"\0").decode()
+                pos += 16 + length
+                if mask & self.IN_OPEN and name:
+                    self.counts[name] = self.counts.get(name, 0) + 1
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def _metrics(url: str) -> str:
+    return urllib.request.urlopen(f"{url}/_stcore/metrics", timeout=10).read().decode()
+
+
+def _metric_value(text: str, name: str, **labels) -> float | None:
+    for line in text.splitlines():
+        if not line.startswith(name):
+            continue
+        m = re.match(rf"{re.escape(name)}(?:\{{(.*)\}})?\s+(\S+)$", line)
+        if not m:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1) or ""))
+        if all(found.get(k) == v or (k == "cache" and v in found.get(k, "")) for k, v in labels.items()):
+            return float(m.group(2))
+    return None
+
+
+# ──────────────────────────────────────────────────────────────────────────────────────────────────
+# One user
+
+async def _wait_param(page, name: str, value: str) -> None:
+    """Until the page's own URL has ``name=value`` (the app writes its state there at the end of a run)."""
+    await page.wait_for_function("([k, v]) => new URLSearchParams(location.search).get(k) === v", arg=[name, value])
+
+
+async def _user(browser, url: str, i: int, start: float, key: str, presses: int, final: float,
+                want: dict, texts: list[str], timings: dict) -> dict:
+    from playwright.async_api import expect
+
+    text = texts[i]
+    ctx = await browser.new_context(viewport={"width": 1400, "height": 1600})
+    urls: list[str] = []                         # this user's URL history: the first thing to read on a failure
+    try:
+        page = await ctx.new_page()
+        page.set_default_timeout(PAGE_TIMEOUT_MS)
+        page.on("framenavigated", lambda f: urls.append(f.url) if f == page.main_frame else None)
+        t0 = time.perf_counter()
+        await page.goto(f"{url}/?{urlencode({'policy': POLICY, 'threshold': start})}", timeout=PAGE_TIMEOUT_MS)
+        area = page.get_by_role("textbox", name="sentence")
+        await area.wait_for()
+        await area.fill(text)
+        # exact: the header's "Rerun" (shown when a source file changes) must never be clicked instead
+        await page.get_by_role("button", name="Run", exact=True).click()
+        await _wait_param(page, "text", text)
+
+        slider = page.locator('[data-testid="stSidebar"] [data-testid="stSlider"]').filter(
+            has_text="confidence threshold").locator('input[type="range"]')
+        await expect(slider).to_have_count(1, timeout=PAGE_TIMEOUT_MS)
+        await slider.focus()
+        for _ in range(presses):
+            await slider.press(key)
+        await page.wait_for_function(
+            "want => Math.abs(parseFloat(new URLSearchParams(location.search).get('threshold')) - want) < 1e-9",
+            arg=final)
+
+        def metric(label):
+            return page.locator('[data-testid="stMetric"]', has_text=label).locator('[data-testid="stMetricValue"]')
+
+        await expect(metric("exit block")).to_have_text(want["exit"], timeout=PAGE_TIMEOUT_MS)
+        await expect(metric("confidence")).to_have_text(want["confidence"], timeout=PAGE_TIMEOUT_MS)
+        await expect(metric("prediction")).to_contain_text(want["pred"], timeout=PAGE_TIMEOUT_MS)
+        # settled: no rerun in flight (the attribute Streamlit's own e2e tests wait on), then read the page
+        await expect(page.locator('[data-testid="stApp"]')).to_have_attribute(
+            "data-test-script-state", "notRunning", timeout=PAGE_TIMEOUT_MS)
+        timings[i] = time.perf_counter() - t0
+
+        shown_input = await page.locator('[data-testid="stText"]').all_text_contents()   # in a collapsed expander
+        body = await page.locator("body").inner_text()
+        q = parse_qs(urlparse(page.url).query)
+        return {
+            "i": i,
+            "area": await area.input_value(),
+            "shown_input": shown_input,
+            "body": body,
+            "url_text": q.get("text"),
+            "url_threshold": q.get("threshold"),
+            "exit": await metric("exit block").inner_text(),
+            "pred": await metric("prediction").inner_text(),
+            "confidence": await metric("confidence").inner_text(),
+            "exceptions": await page.locator('[data-testid="stException"]').count(),
+            "errors": await page.locator('[data-testid="stAlertContentError"]').all_inner_texts(),
+        }
+    except Exception as e:
+        raise AssertionError(f"user {i} ({text!r}) failed: {type(e).__name__}: {str(e)[:600]}\n"
+                             "its URLs:\n  " + "\n  ".join(u.split("?", 1)[-1] for u in urls)) from e
+    finally:
+        await ctx.close()
+
+
+async def _all_users(url: str, plans, expected, texts, timings) -> list[dict]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
+        try:
+            return await asyncio.gather(*(
+                _user(browser, url, i, start, key, presses, final, expected[i], texts, timings)
+                for i, (start, key, presses, final) in enumerate(plans)))
+        finally:
+            await browser.close()
+
+
+def test_sixteen_users_one_server(server, app_models, tmp_path):  # noqa: F811  (the imported fixture)
+    assert Path(CHROMIUM).is_file(), "this test drives Debian's /usr/bin/chromium: apt-get install chromium"
+    spec = slider_spec(POLICY, 4, 2)
+    plans = [_plan(i, spec.step) for i in range(N_USERS)]
+    texts = [_sentence(i) for i in range(N_USERS)]
+    expected = _expected(app_models, texts, [f for *_, f in plans])      # before the watch starts
+
+    try:
+        opens = OpenCounter(app_models / MODEL)
+    except OSError:
+        opens = None                      # no inotify here: the metrics endpoint still says how many loads
+    timings: dict[int, float] = {}
+    t0 = time.perf_counter()
+    try:
+        results = asyncio.run(asyncio.wait_for(_all_users(server, plans, expected, texts, timings),
+                                               timeout=BROWSER_PHASE_S))
+    finally:
+        counts = opens.drain() if opens is not None else None
+        if opens is not None:
+            opens.close()
+    wall = time.perf_counter() - t0
+    print(f"\n16 users: all results in {wall:.1f} s (browser start included); per user "
+          f"{min(timings.values()):.1f}–{max(timings.values()):.1f} s from page open to settled result")
+
+    # ── every user sees its own sentence and its own exit ─────────────────────────────────────────
+    for r in results:
+        i = r["i"]
+        mine, others = texts[i], [t for j, t in enumerate(texts) if j != i]
+        assert r["area"] == mine
+        assert r["url_text"] == [mine]
+        assert any(mine in s for s in r["shown_input"]), r["shown_input"]
+        leaked = [t for t in others if t in r["body"]]
+        assert not leaked, f"user {i} sees other users' sentences: {leaked}"
+        assert float(r["url_threshold"][0]) == pytest.approx(plans[i][3], abs=1e-9)
+        want = expected[i]
+        assert r["exit"] == want["exit"], (i, r["exit"], want)
+        assert r["pred"].startswith(want["pred"]), (i, r["pred"], want)
+        assert r["confidence"] == want["confidence"], (i, r["confidence"], want)
+        assert r["exceptions"] == 0 and not r["errors"], (i, r["errors"])
+    assert len({r["exit"] for r in results}) > 1, "the plan should spread the users over several exit blocks"
+
+    # ── one server, sixteen sessions, one model load ──────────────────────────────────────────────
+    text = _metrics(server)
+    assert _metric_value(text, "session_events_total", type="connect") >= N_USERS
+    assert _metric_value(text, "cache_memory_bytes", cache_type="st_cache_resource",
+                         cache="_load_bundle") == 1, "st.cache_resource holds more than one model entry"
+    if counts is not None:
+        assert counts.get("tokenizer.json", 0) == 1, f"model directory opens during the run: {counts}"
+        assert counts.get("card.json", 0) == 1, f"model directory opens during the run: {counts}"
+    log = (tmp_path / "server.log").read_text(errors="replace")
+    assert "Traceback" not in log, log[-3000:]
+    loaded = re.findall(r"ExitLens: loaded model .*tiny-sst2", log)
+    if "ExitLens: loaded model" in log:   # once app/state.py logs its loads (see the report), count them too
+        assert len(loaded) == 1, loaded
