@@ -12,7 +12,6 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from core.analysis import Stat
 
@@ -57,6 +56,36 @@ def _class_color(k: int) -> str:
 # ──────────────────────────────────────────────────────────────────────────────────────────────────
 # Per-sample trace (Playground, Learn, the sample drill-down of the Prototypes page)
 
+def _stack(rows: int, heights: Sequence[float] | None = None, gap: float = 0.08) -> tuple[dict, list[tuple]]:
+    """Layout axes for ``rows`` panels stacked top to bottom that share the block axis — what make_subplots
+    gives, written as one dict (make_subplots and per-row updates cost ~20–40 ms a figure; this ~1 ms).
+    Returns (layout dict, [(top, bottom) domain per row]). Row r uses axes x{r}/y{r} ("x"/"y" for r = 1)."""
+    heights = np.asarray(heights if heights is not None else np.ones(rows), dtype=np.float64)
+    heights = heights / heights.sum() * (1 - gap * (rows - 1))
+    layout, domains, top = {}, [], 1.0
+    for r in range(1, rows + 1):
+        bottom = max(top - heights[r - 1], 0.0)
+        sx, sy = ("", "") if r == 1 else (str(r), str(r))
+        layout[f"xaxis{sx}"] = dict(anchor=f"y{sy}", domain=[0, 1], showticklabels=r == rows,
+                                    **({} if r == rows else {"matches": f"x{rows if rows > 1 else ''}"}))
+        layout[f"yaxis{sy}"] = dict(anchor=f"x{sx}", domain=[bottom, top])
+        domains.append((top, bottom))
+        top = bottom - gap
+    return layout, domains
+
+
+def _axis(r: int) -> tuple[str, str]:
+    """Trace axis references of stacked row r (1-based)."""
+    return ("x", "y") if r == 1 else (f"x{r}", f"y{r}")
+
+
+def _vline(x: float, r: int | None = None, **line) -> dict:
+    """A vertical line shape over row r (None: the whole figure)."""
+    xr, yr = _axis(r or 1)
+    return dict(type="line", x0=x, x1=x, xref=xr, y0=0, y1=1, yref=f"{yr} domain" if r else "paper",
+                line=line)
+
+
 def class_band(probs: np.ndarray, label_names: Sequence[str], exit_block: int | None = None,
                title: str = "Predicted class per block") -> go.Figure:
     """Heatmap of the probability of every class (rows) at every block (columns), the predicted class of
@@ -65,30 +94,33 @@ def class_band(probs: np.ndarray, label_names: Sequence[str], exit_block: int | 
     n_blocks, k = probs.shape
     x = np.arange(1, n_blocks + 1)
     pred = probs.argmax(axis=1)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.22, 0.78], vertical_spacing=0.04)
-    # the band: one colored square per block, in the predicted class's color
-    fig.add_trace(go.Bar(x=x, y=np.ones(n_blocks), marker_color=[_class_color(p) for p in pred],
-                         text=[label_names[p] for p in pred], textposition="inside", insidetextanchor="middle",
-                         name="prediction", showlegend=False,
-                         hovertemplate="block %{x}: %{text}<extra></extra>", width=0.96), row=1, col=1)
-    fig.add_trace(go.Heatmap(z=probs.T, x=x, y=list(label_names), zmin=0, zmax=1, colorscale="Blues",
-                             text=np.round(probs.T, 2), texttemplate="%{text:.2f}", name="probability",
-                             colorbar=dict(title="p", len=0.75, y=0.39, thickness=12),
-                             hovertemplate="block %{x}<br>%{y}: p=%{z:.3f}<extra></extra>"), row=2, col=1)
-    fig.update_yaxes(visible=False, row=1, col=1, range=[0, 1])
-    fig.update_yaxes(title_text="class", row=2, col=1, autorange="reversed")     # class 0 on top
-    _blocks_axis(fig, n_blocks)
-    fig.update_xaxes(title_text="block", row=2, col=1)
+    layout, _ = _stack(2, heights=[0.22, 0.78], gap=0.04)
+    traces = [
+        # the band: one coloured square per block, in the predicted class's colour
+        go.Bar(x=x, y=np.ones(n_blocks), marker_color=[_class_color(p) for p in pred],
+               text=[label_names[p] for p in pred], textposition="inside", insidetextanchor="middle",
+               name="prediction", showlegend=False, hovertemplate="block %{x}: %{text}<extra></extra>", width=0.96,
+               xaxis="x", yaxis="y"),
+        go.Heatmap(z=probs.T, x=x, y=list(label_names), zmin=0, zmax=1, colorscale="Blues",
+                   text=np.round(probs.T, 2), texttemplate="%{text:.2f}", name="probability",
+                   colorbar=dict(title="p", len=0.75, y=0.39, thickness=12),
+                   hovertemplate="block %{x}<br>%{y}: p=%{z:.3f}<extra></extra>", xaxis="x2", yaxis="y2"),
+    ]
+    layout["yaxis"].update(visible=False, range=[0, 1.5 if exit_block is not None else 1])
+    layout["yaxis2"].update(title_text="class", autorange="reversed")        # class 0 on top
+    layout["xaxis2"].update(title_text="block")
+    shapes = []
     if exit_block is not None:
         xe = exit_block + 1
-        fig.add_trace(go.Scatter(x=[xe], y=[1.15], mode="markers+text", marker=dict(symbol="triangle-down",
-                                 size=14, color=EXIT_COLOR), text=["exit"], textposition="top center",
-                                 name="exit", showlegend=False, cliponaxis=False,
-                                 hovertemplate=f"exits after block {xe}<extra></extra>"), row=1, col=1)
-        fig.update_yaxes(range=[0, 1.5], row=1, col=1)
-        fig.add_vrect(x0=xe - 0.5, x1=xe + 0.5, line=dict(color=EXIT_COLOR, width=2), fillcolor="rgba(0,0,0,0)",
-                      row=2, col=1)
-    fig.update_layout(title=title, height=150 + 42 * k, margin=_MARGIN, bargap=0.04)
+        traces.append(go.Scatter(x=[xe], y=[1.15], mode="markers+text", name="exit", showlegend=False,
+                                 marker=dict(symbol="triangle-down", size=14, color=EXIT_COLOR), text=["exit"],
+                                 textposition="top center", cliponaxis=False, xaxis="x", yaxis="y",
+                                 hovertemplate=f"exits after block {xe}<extra></extra>"))
+        shapes.append(dict(type="rect", x0=xe - 0.5, x1=xe + 0.5, xref="x2", y0=0, y1=1, yref="y2 domain",
+                           line=dict(color=EXIT_COLOR, width=2), fillcolor="rgba(0,0,0,0)"))
+    fig = go.Figure(traces, dict(layout, title=title, height=150 + 42 * k, margin=_MARGIN, bargap=0.04,
+                                 shapes=shapes))
+    _blocks_axis(fig, n_blocks)
     return fig
 
 
@@ -97,16 +129,13 @@ def probability_lines(probs: np.ndarray, label_names: Sequence[str], exit_block:
     probs = np.asarray(probs, dtype=np.float64)
     n_blocks, k = probs.shape
     x = np.arange(1, n_blocks + 1)
-    fig = go.Figure()
-    for c in range(k):
-        fig.add_trace(go.Scatter(x=x, y=probs[:, c], mode="lines+markers", name=str(label_names[c]),
-                                 line=dict(color=_class_color(c))))
-    if exit_block is not None:
-        fig.add_vline(x=exit_block + 1, line=dict(color=EXIT_COLOR, dash="dot"))
+    traces = [go.Scatter(x=x, y=probs[:, c], mode="lines+markers", name=str(label_names[c]),
+                         line=dict(color=_class_color(c))) for c in range(k)]
+    shapes = [] if exit_block is None else [_vline(exit_block + 1, color=EXIT_COLOR, dash="dot")]
+    fig = go.Figure(traces, dict(title="Class probabilities per block", height=300, margin=_MARGIN, shapes=shapes,
+                                 legend=dict(orientation="h", y=-0.25), yaxis=dict(title_text="probability",
+                                                                                   range=[0, 1.02])))
     _blocks_axis(fig, n_blocks, title_text="block")
-    fig.update_yaxes(title_text="probability", range=[0, 1.02])
-    fig.update_layout(title="Class probabilities per block", height=300, margin=_MARGIN,
-                      legend=dict(orientation="h", y=-0.25))
     return fig
 
 
@@ -123,42 +152,42 @@ def signal_curves(stats: Mapping[str, Stat], policy_key: str | None = None, thre
         keys.append(policy_key)
     n_blocks = len(np.asarray(next(iter(stats.values())).value)) if stats else 1
     rows = max(len(keys), 1)
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.1 if rows < 4 else 0.06,
-                        subplot_titles=[stats[k].name + (" — the policy's signal" if k == policy_key else "")
-                                        for k in keys])
+    layout, domains = _stack(rows, gap=0.1 if rows < 4 else 0.06)
     x = np.arange(1, n_blocks + 1)
+    traces, shapes, annotations = [], [], []
     for r, key in enumerate(keys, start=1):
         st_ = stats[key]
+        xa, ya = _axis(r)
         y = np.asarray(st_.value, dtype=np.float64)
         is_pol = key == policy_key
-        fig.add_trace(go.Scatter(x=x, y=np.where(np.isfinite(y), y, None), mode="lines+markers", name=st_.name,
+        annotations.append(dict(text=st_.name + (" — the policy's signal" if is_pol else ""), x=0.5, xref="paper",
+                                y=domains[r - 1][0], yref="paper", yanchor="bottom", xanchor="center",
+                                showarrow=False, font=dict(size=13)))
+        traces.append(go.Scatter(x=x, y=np.where(np.isfinite(y), y, None), mode="lines+markers", name=st_.name,
                                  line=dict(color=EXIT_COLOR if is_pol else "#1c7ed6", width=3 if is_pol else 2),
-                                 showlegend=False,
-                                 hovertemplate=f"block %{{x}}: %{{y:.4f}} {st_.unit}<extra>{st_.name}</extra>"),
-                      row=r, col=1)
-        fig.update_yaxes(title_text=st_.unit, row=r, col=1, range=_finite_range(st_.range, y))
+                                 showlegend=False, xaxis=xa, yaxis=ya,
+                                 hovertemplate=f"block %{{x}}: %{{y:.4f}} {st_.unit}<extra>{st_.name}</extra>"))
+        yrange = _finite_range(st_.range, y)
         if is_pol and threshold is not None:
             verb = "exit when below" if direction == "below" else "exit when ≥"
-            fig.add_trace(go.Scatter(x=[0.5, n_blocks + 0.5], y=[threshold, threshold], mode="lines",
+            traces.append(go.Scatter(x=[0.5, n_blocks + 0.5], y=[threshold, threshold], mode="lines",
                                      name="threshold", line=dict(color=THRESHOLD_COLOR, dash="dash"),
                                      hovertemplate=f"threshold {threshold:.4g} ({verb})<extra></extra>",
-                                     showlegend=False), row=r, col=1)
-            lo_hi = _finite_range(st_.range, np.append(y, threshold))
-            fig.update_yaxes(range=lo_hi, row=r, col=1)
+                                     showlegend=False, xaxis=xa, yaxis=ya))
+            yrange = _finite_range(st_.range, np.append(y, threshold))
         if is_pol and exit_block is not None:
             yv = y[exit_block] if np.isfinite(y[exit_block]) else (threshold if threshold is not None else 0.0)
-            fig.add_trace(go.Scatter(x=[exit_block + 1], y=[yv], mode="markers", name="exit",
+            traces.append(go.Scatter(x=[exit_block + 1], y=[yv], mode="markers", name="exit", showlegend=False,
                                      marker=dict(symbol="star", size=16, color=EXIT_COLOR,
-                                                 line=dict(color="white", width=1)),
-                                     hovertemplate=f"exit after block {exit_block + 1}<extra></extra>",
-                                     showlegend=False), row=r, col=1)
-    if exit_block is not None:
-        for r in range(1, rows + 1):
-            fig.add_vline(x=exit_block + 1, line=dict(color=EXIT_COLOR, dash="dot", width=1), row=r, col=1)
+                                                 line=dict(color="white", width=1)), xaxis=xa, yaxis=ya,
+                                     hovertemplate=f"exit after block {exit_block + 1}<extra></extra>"))
+        layout[f"yaxis{'' if r == 1 else r}"].update(title_text=st_.unit, range=yrange)
+        if exit_block is not None:
+            shapes.append(_vline(exit_block + 1, r, color=EXIT_COLOR, dash="dot", width=1))
+    layout[f"xaxis{'' if rows == 1 else rows}"].update(title_text="block")
+    fig = go.Figure(traces, dict(layout, title=title, height=70 + 170 * rows, margin=_MARGIN, showlegend=False,
+                                 shapes=shapes, annotations=annotations))
     _blocks_axis(fig, n_blocks)
-    fig.update_xaxes(title_text="block", row=rows, col=1)
-    fig.update_annotations(font_size=13)
-    fig.update_layout(title=title, height=70 + 170 * rows, margin=_MARGIN, showlegend=False)
     return fig
 
 
@@ -168,16 +197,13 @@ def prototype_distances(dist: np.ndarray, label_names: Sequence[str], exit_block
     dist = np.asarray(dist, dtype=np.float64)
     n_blocks, k = dist.shape
     x = np.arange(1, n_blocks + 1)
-    fig = go.Figure()
-    for c in range(k):
-        fig.add_trace(go.Bar(x=x, y=dist[:, c], name=f"to {label_names[c]}", marker_color=_class_color(c)))
-    if exit_block is not None:
-        fig.add_vline(x=exit_block + 1, line=dict(color=EXIT_COLOR, dash="dot"))
+    traces = [go.Bar(x=x, y=dist[:, c], name=f"to {label_names[c]}", marker_color=_class_color(c)) for c in range(k)]
+    shapes = [] if exit_block is None else [_vline(exit_block + 1, color=EXIT_COLOR, dash="dot")]
     unit = "squared Euclidean" if distance == "sqeuclidean" else "1 − cosine"
+    fig = go.Figure(traces, dict(title="Prototype distances per block (DE³)", barmode="group", height=300,
+                                 margin=_MARGIN, legend=dict(orientation="h", y=-0.25), shapes=shapes,
+                                 yaxis=dict(title_text=f"distance ({unit})", rangemode="tozero")))
     _blocks_axis(fig, n_blocks, title_text="block")
-    fig.update_yaxes(title_text=f"distance ({unit})", rangemode="tozero")
-    fig.update_layout(title="Prototype distances per block (DE³)", barmode="group", height=300, margin=_MARGIN,
-                      legend=dict(orientation="h", y=-0.25))
     return fig
 
 
@@ -388,7 +414,8 @@ def projection_scatter(xy: np.ndarray, groups: np.ndarray, hover: Sequence[str],
         fig.add_trace(go.Scatter(x=proto_xy[:, 0], y=proto_xy[:, 1], mode="markers+text", name="class prototypes",
                                  marker=dict(symbol="star", size=22, color=[_class_color(k) for k in range(len(names))],
                                              line=dict(color="black", width=1.5)),
-                                 text=[f"prototype {n}" for n in names], textposition="top center",
+                                 text=[f"prototype {n}" for n in names],
+                                 textposition=(["top center", "bottom center"] * len(names))[: len(names)],
                                  hovertemplate="%{text}<extra></extra>"))
     fig.update_xaxes(title_text=f"{method} 1", showticklabels=method == "PCA", zeroline=False)
     fig.update_yaxes(title_text=f"{method} 2", showticklabels=method == "PCA", zeroline=False)
@@ -405,24 +432,25 @@ def overthinking_per_layer(destructive: Stat, per_exit: Stat, oracle: float, fin
     acc = np.asarray(per_exit.value, dtype=np.float64)
     n_blocks = len(d)
     x = np.arange(1, n_blocks + 1)
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Bar(x=x, y=d, name=destructive.name, marker_color=COHORT_COLORS["destructive"], opacity=0.8),
-                  secondary_y=False)
-    fig.add_trace(go.Scatter(x=x, y=acc, mode="lines+markers", name=per_exit.name, line=dict(color="#1c7ed6")),
-                  secondary_y=True)
-    fig.add_trace(go.Scatter(x=[0.5, n_blocks + 0.5], y=[oracle, oracle], mode="lines", name="oracle accuracy",
-                             line=dict(color="#2f9e44", dash="dash")), secondary_y=True)
-    fig.add_trace(go.Scatter(x=[0.5, n_blocks + 0.5], y=[final, final], mode="lines", name="final-exit accuracy",
-                             line=dict(color="#495057", dash="dot")), secondary_y=True)
-    _blocks_axis(fig, n_blocks, title_text="exit block")
-    fig.update_yaxes(title_text=f"{destructive.name} ({destructive.unit})", secondary_y=False, rangemode="tozero")
+    ends = [0.5, n_blocks + 0.5]
+    traces = [
+        go.Bar(x=x, y=d, name=destructive.name, marker_color=COHORT_COLORS["destructive"], opacity=0.8),
+        go.Scatter(x=x, y=acc, mode="lines+markers", name=per_exit.name, line=dict(color="#1c7ed6"), yaxis="y2"),
+        go.Scatter(x=ends, y=[oracle, oracle], mode="lines", name="oracle accuracy",
+                   line=dict(color="#2f9e44", dash="dash"), yaxis="y2"),
+        go.Scatter(x=ends, y=[final, final], mode="lines", name="final-exit accuracy",
+                   line=dict(color="#495057", dash="dot"), yaxis="y2"),
+    ]
     both = np.append(acc, [oracle, final])
     lo, hi = (float(np.nanmin(both)), float(np.nanmax(both))) if n_blocks else (0.0, 1.0)
     pad = max(0.02, 0.15 * (hi - lo))
-    fig.update_yaxes(title_text="accuracy (fraction)", secondary_y=True, range=[max(0.0, lo - pad), min(1.0, hi + pad)],
-                     tickformat=".2f", showgrid=False)
-    fig.update_layout(title="Overthinking per layer: right here, wrong at the final exit", height=380,
-                      margin=_MARGIN, legend=dict(orientation="h", y=-0.22))
+    fig = go.Figure(traces, dict(
+        title="Overthinking per layer: right here, wrong at the final exit", height=380, margin=_MARGIN,
+        legend=dict(orientation="h", y=-0.22),
+        yaxis=dict(title_text=f"{destructive.name} ({destructive.unit})", rangemode="tozero"),
+        yaxis2=dict(title_text="accuracy (fraction)", overlaying="y", side="right", tickformat=".2f",
+                    showgrid=False, range=[max(0.0, lo - pad), min(1.0, hi + pad)])))
+    _blocks_axis(fig, n_blocks, title_text="exit block")
     return fig
 
 

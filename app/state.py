@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,6 +161,7 @@ def _load_bundle(path: str, key: str, name: str) -> ModelBundle:
     if task is not None and task.num_labels != model.cfg.n_classes:
         task = None
     names = list(task.label_names) if task is not None else [f"class {k}" for k in range(model.cfg.n_classes)]
+    print(f"ExitLens: loaded model {name} from {p} (weights {key})", file=sys.stderr, flush=True)   # server log
     return ModelBundle(name, p, key, model, tok, model.cfg, card, task, names)
 
 
@@ -292,9 +294,10 @@ def sentence_trace(_bundle: ModelBundle, model_id: str, text: str, text_b: str |
                    label: int | None = None) -> Trace:
     """The full per-block Trace of one sentence (or pair): core.inference.record on a batch of one."""
     from core.inference import record
-    return record(_bundle.model, _bundle.tokenizer, [text], None if text_b is None else [text_b],
-                  None if label is None else [label], batch_size=1, max_len=_bundle.max_len,
-                  meta=_meta(_bundle, _bundle.task))
+    with torch.inference_mode():                # the same numbers as no_grad, a little less bookkeeping
+        return record(_bundle.model, _bundle.tokenizer, [text], None if text_b is None else [text_b],
+                      None if label is None else [label], batch_size=1, max_len=_bundle.max_len,
+                      meta=_meta(_bundle, _bundle.task))
 
 
 def token_count(bundle: ModelBundle, text: str, text_b: str | None = None) -> int:

@@ -48,11 +48,14 @@ def sentence():
 def threshold_demo(tr, policy: str, key: str, default: float, lo: float, hi: float, step: float, signal: str,
                    extra: dict | None = None):
     """A threshold slider on one sentence's signal curve; returns the exit (0-based) it gives."""
+    from core.policies import POLICIES
+    cls = POLICIES[policy]
+    label = f"{cls.threshold_label} ({cls.unit})"
     ss.setdefault(key, default)
     if isinstance(default, int):
-        st.slider(f"threshold ({policy})", int(lo), int(hi), step=1, key=key)
+        st.slider(label, int(lo), int(hi), step=1, key=key)
     else:
-        st.slider(f"threshold ({policy})", lo, hi, step=step, key=key)
+        st.slider(label, lo, hi, step=step, key=key)
     pol = make_policy(policy, threshold=ss[key], **(extra or {}))
     e = int(decide(pol, tr).exit_block[0])
     stats = derive.sample_signals(tr, 0, pol)
@@ -71,9 +74,9 @@ if topic == "entropy":
         "divides by $\\ln K$ so that one threshold fits any number of classes; BEExformer instead looks at "
         "how much the entropy *fell* from one block to the next.")
     tr = sentence()
-    threshold_demo(tr, "entropy", "ln_entropy", float(min(0.3, np.log(b.n_classes))), 0.0,
-                   float(np.log(b.n_classes)), 0.005, "entropy")
-    st.plotly_chart(charts.class_band(tr.probs[0], tr.label_names), key="ln_entropy_band")
+    e = threshold_demo(tr, "entropy", "ln_entropy", float(min(0.3, np.log(b.n_classes))), 0.0,
+                       float(np.log(b.n_classes)), 0.005, "entropy")
+    st.plotly_chart(charts.class_band(tr.probs[0], tr.label_names, e), key="ln_entropy_band")
 
 elif topic == "patience":
     st.markdown(
@@ -82,8 +85,8 @@ elif topic == "patience":
         "whose prediction keeps flipping runs deeper; a stable one stops early.")
     tr = sentence()
     hi = max(b.n_blocks, 2)
-    threshold_demo(tr, "patience", "ln_patience", int(min(2, hi - 1)), 1, hi, 1, "patience")
-    st.plotly_chart(charts.class_band(tr.probs[0], tr.label_names), key="ln_patience_band")
+    e = threshold_demo(tr, "patience", "ln_patience", int(min(2, hi - 1)), 1, hi, 1, "patience")
+    st.plotly_chart(charts.class_band(tr.probs[0], tr.label_names, e), key="ln_patience_band")
 
 elif topic == "prototypes":
     st.markdown(

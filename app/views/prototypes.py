@@ -121,6 +121,10 @@ for p in (sel_obj.get("points", []) if isinstance(sel_obj, dict) else getattr(se
             pass
 coh = cohorts(tr, exits)
 list_opts = ["selection"] + list(coh)
+sig = tuple(sorted(set(picked)))
+if sig and sig != ss.get("pt_last_sel"):
+    ss["pt_list"] = "selection"              # a new lasso / click: list it
+ss["pt_last_sel"] = sig
 if ss.get("pt_list") not in list_opts:
     ss["pt_list"] = "destructive" if len(coh.get("destructive", [])) and not picked else "selection"
 c1, c2 = st.columns([2, 3])
