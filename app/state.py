@@ -13,7 +13,6 @@ import hashlib
 import io
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import torch
 from app.params import *  # noqa: F401,F403  (the pure query-parameter helpers, re-exported)
 from app.params import policy_params
 from core import checkpoint
+from core.atomic import save_npz_atomic
 from core.cache import cache_dir, model_key, trace_for, trace_path
 from core.checkpoint import CheckpointError
 from core.config import ModelConfig
@@ -393,18 +393,6 @@ def projection_path(tid: str, block: int, method: str, n: int) -> Path:
     return cache_dir() / "projections" / f"{safe}-b{block}-{method}-{n}.npz"
 
 
-def _save_atomic(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def umap_2d(x: np.ndarray, extra: np.ndarray | None, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
     """UMAP of the samples and the prototypes fitted together (so the stars sit in the same map)."""
     import warnings
@@ -449,7 +437,10 @@ def _project_cached(_trace: Trace, tid: str, block: int, method: str):
     x, protos, _ = embeddings_at(_trace, block)
     xy, pxy = (pca_2d if method == "PCA" else umap_2d)(x, protos)
     arrays = {"xy": xy} if pxy is None else {"xy": xy, "proto": pxy}
-    _save_atomic(path, **arrays)
+    try:
+        save_npz_atomic(path, **arrays)
+    except OSError as e:            # the disk copy is only a cache: the map is drawn without it
+        print(f"ExitLens: could not cache the projection at {path}: {e}", file=sys.stderr)
     return xy, pxy
 
 

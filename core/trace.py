@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from core.atomic import save_npz_atomic
 
 EPS = 1e-12
 TRACE_FORMAT = "exitlens-trace/1"
@@ -168,7 +169,6 @@ class Trace:
     # save / load: one .npz, no pickle; written atomically
     def save(self, path: str | os.PathLike) -> Path:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {
             "logits": self.logits, "pooled": self.pooled.astype(np.float16), "labels": self.labels,
             "texts": np.array(self.texts, dtype=np.str_), "flops_per_block": self.flops_per_block,
@@ -181,14 +181,7 @@ class Trace:
                 arrays[name] = a.astype(np.float16) if name == "proto_emb" else a
         if self.texts_b is not None:
             arrays["texts_b"] = np.array(self.texts_b, dtype=np.str_)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        save_npz_atomic(path, compressed=True, **arrays)
         return path
 
     @classmethod
