@@ -92,3 +92,54 @@ def slenderize(model: MultiExitEncoder, n_heads: int | None = None, ffn: int | N
             dst[name].copy_(t)
     new.load_state_dict(dst)
     return new.eval()
+
+
+# shrinking a trained model for shipping (lossless for the texts it keeps covering)
+
+@torch.no_grad()
+def truncate_positions(model: MultiExitEncoder, max_len: int) -> MultiExitEncoder:
+    """Keep the first ``max_len`` rows of the position table: identical outputs for inputs of at most
+    ``max_len`` tokens (core.inference truncates longer inputs to the model's max_len)."""
+    if not 1 <= max_len <= model.cfg.max_len:
+        raise ValueError(f"max_len must be in 1..{model.cfg.max_len}")
+    new = MultiExitEncoder(model.cfg.replace(max_len=max_len))
+    state = model.state_dict()
+    state["embeddings.position.weight"] = state["embeddings.position.weight"][:max_len]
+    new.load_state_dict(state)
+    return new.train(model.training)
+
+
+def main(argv=None) -> int:
+    """python -m core.slenderize shrink <model dir> [--max-len 128] [--task sst2]: rewrite a shipped model
+    with a shorter position table and, for a MiniLM vocabulary, only the word pieces the task uses."""
+    import argparse
+
+    from core import checkpoint
+    from core.minilm import task_token_ids, trim_vocab
+    from core.train import task_texts
+
+    ap = argparse.ArgumentParser(prog="python -m core.slenderize")
+    ap.add_argument("cmd", choices=["shrink"])
+    ap.add_argument("model_dir")
+    ap.add_argument("--max-len", type=int, default=128)
+    ap.add_argument("--task", default=None, help="re-trim the vocabulary to this task's files (+ probes)")
+    ap.add_argument("--dtype", default="float16")
+    a = ap.parse_args(argv)
+    model, tok = checkpoint.load(a.model_dir), checkpoint.load_tokenizer(a.model_dir)
+    card = checkpoint.load_card(a.model_dir)
+    before = checkpoint.disk_bytes(a.model_dir)
+    model = truncate_positions(model, min(a.max_len, model.cfg.max_len))
+    if a.task:
+        model, tok = trim_vocab(model, tok, task_token_ids(tok, task_texts(a.task), common=0))
+    card.setdefault("post_processing", []).append(
+        f"python -m core.slenderize shrink {a.model_dir} --max-len {a.max_len}" + (f" --task {a.task}" if a.task else ""))
+    checkpoint.save(model, a.model_dir, tokenizer=tok, card=card, dtype=a.dtype)
+    print(f"{a.model_dir}: {before / 2**20:.2f} MiB → {checkpoint.disk_bytes(a.model_dir) / 2**20:.2f} MiB "
+          f"(max_len {model.cfg.max_len}, vocab {model.cfg.vocab_size})")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
