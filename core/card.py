@@ -33,6 +33,10 @@ def reproduce_command(train_cfg: dict) -> str:
             continue
         if key == "binarize":
             value = ",".join(value) or "none"
+        if isinstance(value, bool):            # store_true flags
+            if value:
+                args.append(f"--{key.replace('_', '-')}")
+            continue
         args += [f"--{key.replace('_', '-')}", str(value)]
     for k, v in (train_cfg.get("overrides") or {}).items():
         args += ["--set", f"{k}={json.dumps(v) if not isinstance(v, str) else v}"]
@@ -87,6 +91,12 @@ def measure(model_dir: str | Path, task: str | None = None, split: str = "valida
     train_cfg = (card.get("train") or {}).get("config")
     if train_cfg:
         card["reproduce"] = reproduce_command(train_cfg)
+        done, planned = card["train"].get("epochs"), train_cfg.get("epochs")
+        if done and planned and done < planned:
+            card["reproduce_note"] = (f"the run was stopped after epoch {done} of {planned} (its schedule is that of "
+                                      f"{planned} epochs); the checkpoint is the one saved after epoch {done}")
+        for step in card.get("post_processing", []):
+            card["reproduce"] += f" && {step}"
     card.pop("loss_history", None)
     return card
 
