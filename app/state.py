@@ -358,7 +358,7 @@ def dataset_trace(bundle: ModelBundle, data: DataChoice) -> Trace:
             return _recorded_trace(bundle, bundle.key, "probes", "sst2", "", packed)
         if data.source == "upload":
             from core.data import load_csv_upload
-            if not data.upload_bytes:
+            if data.upload_bytes is None:
                 raise DataError("no file uploaded yet: upload a CSV with text and label columns in the sidebar")
             f = io.BytesIO(data.upload_bytes)
             f.name = data.upload_name or "upload.csv"

@@ -44,6 +44,8 @@ class Stat:
 
 
 def _need_labels(trace: Trace, what: str) -> None:
+    if trace.n == 0:
+        raise ValueError(f"{what} needs samples, but this trace has no samples: record it on a non-empty split")
     if not trace.has_labels:
         raise ValueError(f"{what} needs the label of every sample, but this trace has unknown labels (-1): "
                          "record it on a labelled split (e.g. GLUE validation, not test)")

@@ -14,8 +14,8 @@ traceback on the page.
 * the caches the app writes (recorded traces, UMAP/PCA projections): a writer that fails half-way leaves
   no partial file behind.
 
-Tests marked ``xfail(strict=True)`` are app bugs found here (the reason says what to change); each turns
-into a failure ("XPASS(strict)") as soon as the app is fixed, so the marker gets removed then.
+The app bugs these tests found (invisible-only text, a 0-byte upload, a one-row upload, a projection cache
+that cannot be written) are fixed; their tests now guard the fixes.
 """
 from __future__ import annotations
 
@@ -135,12 +135,6 @@ def test_blank_text_asks_for_a_sentence(app_env, text):
     assert not at.metric and not at.error
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app bug: text made only of zero-width / control / bidi characters has no token, yet the Playground "
-    "runs the model on [CLS][SEP] alone and shows a prediction (with ✓/✗). Fix in app/views/playground.py "
-    "after `n_tok = state.token_count(...)`: if n_tok <= b.tokenizer.num_special_tokens_to_add(b.is_pair), "
-    "st.info('The text has no readable characters (only invisible or control characters): type a "
-    "sentence and press **Run**.') and st.stop()"))
 @pytest.mark.parametrize("text", ["\u200b\u200c\u200d\ufeff", "\x00\x01\x02\x7f", "\u202e\u2066"],
                          ids=["zero-width-only", "control-only", "bidi-controls-only"])
 def test_invisible_only_text_asks_for_a_sentence(app_env, text):
@@ -298,10 +292,6 @@ def test_pair_task_upload_without_the_second_sentence(app_env):
     assert any("needs columns text, text_b, label" in e and "missing text_b" in e for e in errs), errs
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app bug: a 0-byte upload is reported as 'no file uploaded yet' (app/state.py dataset_trace tests "
-    "`if not data.upload_bytes`, and b'' is falsy). Fix: `if data.upload_bytes is None:` there, so that "
-    "core.data.load_csv_upload says '<name> is empty: upload a CSV with a header row and one row per example'"))
 def test_empty_upload_says_the_file_is_empty(app_env):
     at = _upload("thresholds", "empty.csv", b"")
     _no_traceback(at)
@@ -309,14 +299,6 @@ def test_empty_upload_says_the_file_is_empty(app_env):
     assert any("empty.csv is empty" in e for e in errs), errs
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app bug: a one-row upload leaves the tuning half empty, and the Threshold debugger stops with "
-    "core's 'best_threshold (tuning split) needs the label of every sample, but this trace has unknown "
-    "labels (-1): record it on a labelled split' — wrong (the row is labelled) and the export and "
-    "calibration below are never drawn. Fix in app/views/thresholds.py before `tune, test = "
-    "split_halves(tr, seed=0)`: if tr.n < 2, st.info('Tuning a threshold needs at least 2 labelled "
-    "samples (one half to tune, the other to report on): upload more rows.') and skip the tuning block "
-    "(not st.stop); and in core/analysis.py _need_labels, say 'has no samples' when trace.n == 0"))
 def test_single_row_upload_explains_that_tuning_needs_two_rows(app_env):
     at = _upload("thresholds", "one.csv", b"text,label\na wonderful film,1\n")
     _no_traceback(at)
@@ -472,11 +454,6 @@ def test_projection_cache_write_failure_leaves_no_partial_file(app_env, tmp_path
     del at
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app bug: when the projection cache cannot be written (disk full, read-only cache dir) the Prototypes "
-    "page dies with a traceback (OSError from app/state.py _project_cached → _save_atomic), although the "
-    "projection was computed. Fix in app/state.py _project_cached: wrap `_save_atomic(path, **arrays)` in "
-    "`try: … except OSError: pass` (the disk copy is only a cache), and return xy, pxy either way"))
 def test_projection_cache_write_failure_keeps_the_page(app_env, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("EXITLENS_CACHE", str(cache))

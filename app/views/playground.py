@@ -118,6 +118,10 @@ sidebar.write_params({"text": text[: P.TEXT_URL_CHARS], "text_b": text_b[: P.TEX
                       "label": b.label_names[label] if label is not None else None})
 
 n_tok = state.token_count(b, text, text_b)
+if n_tok <= b.tokenizer.num_special_tokens_to_add(b.is_pair):
+    st.info("The text has no readable characters (only invisible or control characters): type a sentence and "
+            "press **Run**.", icon=":material/edit:")
+    st.stop()
 if n_tok > b.max_len:
     st.caption(f":material/content_cut: The text has {n_tok:,} tokens ({len(text) + len(text_b or ''):,} characters); the model reads "
                f"the first {b.max_len} tokens — the rest is truncated."

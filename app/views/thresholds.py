@@ -116,31 +116,35 @@ else:
             c2.number_input("FLOPs reduction at least (fraction)", min_value=0.01, max_value=0.99, step=0.05,
                             format="%.2f", key="thr_flops")
             kw = {"target_speedup": float(ss["thr_flops"])}
-    tune, test = split_halves(tr, seed=0)
-    try:
-        tuned = best_threshold(tune, test, sel.policy_name, thresholds=P.sweep_grid(spec), speed=speed_name,
-                               **kw, **P.fixed_params(sel.policy_name, sel.lam, sel.direction, sel.reference,
-                                                      sel.earliest))
-    except ValueError as e:
-        state.fail(e)
-    c3.caption(f"Tuned on a random half of the {tr.n:,} samples ({tune.n:,}), reported on the other half "
-               f"({test.n:,}) — never tuned on the numbers it reports.")
-    if not tuned.feasible:
-        st.warning(f"No threshold meets “{tuned.target}” on the tuning half: showing the closest one.")
-    r = st.columns([1, 1, 1, 2], vertical_alignment="center")
-    r[0].metric(f"best {POLICIES[sel.policy_name].symbol}", f"{tuned.threshold:.4g}", help=tuned.target)
-    r[1].metric(f"{mlabel}, held-out half", f"{tuned.test['metric']:.4f}", delta=f"{-tuned.test['drop']:+.4f}",
-                help="the drop is against the full model on the same half")
-    r[2].metric("layer speed-up, held-out half", f"{tuned.test['layer_speedup']:.3f}×")
-    if r[3].button("apply this threshold", icon=":material/check:",
-                   disabled=abs(tuned.threshold - (sel.threshold or 0)) < 1e-12):
-        sidebar.request_policy(sel.policy_name, tuned.threshold)
-    rows = [{"half": name, "samples": part.n, mlabel: row["metric"], f"full-model {mlabel}": row["baseline_metric"],
-             "drop": row["drop"], "layer speed-up": row["layer_speedup"], "FLOPs reduction": row["flops_reduction"]}
-            for name, part, row in (("tuning", tune, tuned.tune), ("held-out", test, tuned.test))]
-    st.dataframe(rows, hide_index=True,
-                 column_config={k: st.column_config.NumberColumn(format="%.4f")
-                                for k in (mlabel, f"full-model {mlabel}", "drop", "layer speed-up", "FLOPs reduction")})
+    if tr.n < 2:
+        st.info("Tuning a threshold needs at least 2 labelled samples (one half to tune, the other to report "
+                "on): add more rows.", icon=":material/info:")
+    else:
+        tune, test = split_halves(tr, seed=0)
+        try:
+            tuned = best_threshold(tune, test, sel.policy_name, thresholds=P.sweep_grid(spec), speed=speed_name,
+                                   **kw, **P.fixed_params(sel.policy_name, sel.lam, sel.direction, sel.reference,
+                                                          sel.earliest))
+        except ValueError as e:
+            state.fail(e)
+        c3.caption(f"Tuned on a random half of the {tr.n:,} samples ({tune.n:,}), reported on the other half "
+                   f"({test.n:,}) — never tuned on the numbers it reports.")
+        if not tuned.feasible:
+            st.warning(f"No threshold meets “{tuned.target}” on the tuning half: showing the closest one.")
+        r = st.columns([1, 1, 1, 2], vertical_alignment="center")
+        r[0].metric(f"best {POLICIES[sel.policy_name].symbol}", f"{tuned.threshold:.4g}", help=tuned.target)
+        r[1].metric(f"{mlabel}, held-out half", f"{tuned.test['metric']:.4f}", delta=f"{-tuned.test['drop']:+.4f}",
+                    help="the drop is against the full model on the same half")
+        r[2].metric("layer speed-up, held-out half", f"{tuned.test['layer_speedup']:.3f}×")
+        if r[3].button("apply this threshold", icon=":material/check:",
+                       disabled=abs(tuned.threshold - (sel.threshold or 0)) < 1e-12):
+            sidebar.request_policy(sel.policy_name, tuned.threshold)
+        rows = [{"half": name, "samples": part.n, mlabel: row["metric"], f"full-model {mlabel}": row["baseline_metric"],
+                 "drop": row["drop"], "layer speed-up": row["layer_speedup"], "FLOPs reduction": row["flops_reduction"]}
+                for name, part, row in (("tuning", tune, tuned.tune), ("held-out", test, tuned.test))]
+        st.dataframe(rows, hide_index=True,
+                     column_config={k: st.column_config.NumberColumn(format="%.4f")
+                                    for k in (mlabel, f"full-model {mlabel}", "drop", "layer speed-up", "FLOPs reduction")})
 
 # ── export and calibration ───────────────────────────────────────────────────────────────────────────
 st.download_button("download the sweep (CSV)", icon=":material/download:", data=sweep.to_csv(index=False).encode(),
