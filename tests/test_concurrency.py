@@ -56,7 +56,7 @@ BROWSER_ARGS = list(dict.fromkeys(ARGS + ["--disable-dev-shm-usage"]))
 # Every wait is bounded: 60 s per page step and 240 s for the whole browser phase (16 users, browser start
 # to the last result). The phase takes about 45 CPU-seconds, well inside that on an idle 2-core runner; on
 # a machine busy with other work, EXITLENS_BROWSER_TIMEOUT_S=150 (say) scales both bounds.
-PAGE_TIMEOUT_S = float(os.environ.get("EXITLENS_BROWSER_TIMEOUT_S", "60"))
+PAGE_TIMEOUT_S = float(os.environ.get("EXITLENS_BROWSER_TIMEOUT_S", "120"))
 PAGE_TIMEOUT_MS = int(PAGE_TIMEOUT_S * 1000)
 BROWSER_PHASE_S = 4 * PAGE_TIMEOUT_S
 
