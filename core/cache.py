@@ -58,5 +58,9 @@ def trace_for(model_dir, task: str, split: str = "validation", limit: int | None
             "label_names": list(t.label_names), "metric": t.metric}
     tr = record(model, tok, list(ds["text"]), texts_b, list(ds["label"]), max_len=max_len, meta=meta,
                 progress=progress, callback=callback)
-    tr.save(path)
+    try:
+        tr.save(path)
+    except OSError as e:        # the disk copy is only a cache: a full or read-only disk costs a re-record later
+        import sys
+        print(f"ExitLens: could not cache the trace at {path}: {e}", file=sys.stderr)
     return tr

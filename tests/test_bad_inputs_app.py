@@ -437,8 +437,8 @@ def test_trace_cache_write_failure_leaves_no_partial_file(app_env, tmp_path, mon
     monkeypatch.setattr(np, "savez_compressed", _half_written)      # core.trace.Trace.save's writer
     at = _open("thresholds", limit=41)                               # a fresh cache: the split is recorded
     _no_traceback(at)
-    errs = _texts(at.error)
-    assert any("No space left on device" in e for e in errs), errs
+    assert not at.error, _texts(at.error)                            # the disk copy is only a cache
+    assert any(c.key for c in at.get("plotly_chart")), "the sweep is drawn without its cache"
     assert _cache_files(cache) == [], _cache_files(cache)            # no .npz, no .tmp-* left behind
 
 
