@@ -85,3 +85,11 @@ def make_app(app_env):
         return at
 
     return make
+
+
+@pytest.fixture
+def dev_trace(app_env):
+    """The tiny SST-2 model's dev-set Trace, as the Threshold debugger and Prototypes pages record it."""
+    from core.cache import trace_for
+
+    return trace_for(app_env / "tiny-sst2", "sst2", "validation", limit=1000)

@@ -4,7 +4,7 @@ import pytest
 
 from app import derive
 from core.analysis import destructive_overthinking, oracle_accuracy, wasteful_overthinking
-from core.cache import cache_dir, trace_for
+from core.cache import cache_dir
 
 
 def _metric(at, label):
@@ -13,11 +13,6 @@ def _metric(at, label):
 
 def _table(at, column):
     return next(d.value for d in at.dataframe if column in d.value.columns)
-
-
-@pytest.fixture
-def dev_trace(app_env):
-    return trace_for(app_env / "tiny-sst2", "sst2", "validation", limit=1000)
 
 
 def test_overthinking_numbers_equal_core(make_app, dev_trace):

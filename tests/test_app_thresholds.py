@@ -4,7 +4,7 @@ import pytest
 
 from app import params as P
 from core.analysis import best_threshold, cost, metric, split_halves
-from core.cache import trace_for
+
 from core.policies import decide, make_policy
 
 
@@ -14,11 +14,6 @@ def _metric(at, label):
 
 def _table(at, column):
     return next(d.value for d in at.dataframe if column in d.value.columns)
-
-
-@pytest.fixture
-def dev_trace(app_env):
-    return trace_for(app_env / "tiny-sst2", "sst2", "validation", limit=1000)
 
 
 def test_current_policy_numbers_equal_core(make_app, dev_trace):
