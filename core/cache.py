@@ -38,10 +38,12 @@ def trace_path(model_dir, task: str, split: str, limit: int | None = None) -> Pa
 
 def trace_for(model_dir, task: str, split: str = "validation", limit: int | None = None, *,
               progress: bool = False, callback=None, max_len: int = 128) -> Trace:
-    """The dev-set (or any split's) Trace of a model directory: from the cache, or recorded and cached."""
+    """The dev-set (or any split's, "calibration" included: core.splits) Trace of a model directory: from the
+    cache, or recorded and cached."""
     from core import checkpoint
-    from core.data import get_task, load_task
+    from core.data import get_task
     from core.inference import record
+    from core.splits import load_split
 
     path = trace_path(model_dir, task, split, limit)
     if path.is_file():
@@ -52,7 +54,7 @@ def trace_for(model_dir, task: str, split: str = "validation", limit: int | None
     model = checkpoint.load(model_dir)
     tok = checkpoint.load_tokenizer(model_dir)
     t = get_task(task)
-    ds = load_task(task, split, limit=limit)
+    ds = load_split(task, split, limit=limit)
     texts_b = list(ds["text_b"]) if "text_b" in ds.column_names else None
     meta = {"model": Path(model_dir).name, "model_key": model_key(model_dir), "task": t.name, "split": split,
             "label_names": list(t.label_names), "metric": t.metric}

@@ -33,9 +33,9 @@ def reproduce_command(train_cfg: dict) -> str:
             continue
         if key == "binarize":
             value = ",".join(value) or "none"
-        if isinstance(value, bool):            # store_true flags
-            if value:
-                args.append(f"--{key.replace('_', '-')}")
+        if isinstance(value, bool):            # store_true flags, and --no-<name> for those on by default
+            if value != getattr(defaults, key, False):
+                args.append(f"--{'' if value else 'no-'}{key.replace('_', '-')}")
             continue
         args += [f"--{key.replace('_', '-')}", str(value)]
     for k, v in (train_cfg.get("overrides") or {}).items():

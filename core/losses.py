@@ -73,8 +73,9 @@ def lte_loss(logits: torch.Tensor, lte: torch.Tensor, y: torch.Tensor) -> torch.
 
 
 def total_loss(out: EncoderOutput, y: torch.Tensor, how: str = "sum", proto_weight: float = 0.1,
-               dar_weight: float = 0.05, dar_margin: float = 1.0, lte_weight: float = 0.1) -> dict[str, torch.Tensor]:
-    parts = {"exit": exit_loss(out.logits, y, how)}
+               dar_weight: float = 0.05, dar_margin: float = 1.0, lte_weight: float = 0.1,
+               exit_weight: float = 1.0) -> dict[str, torch.Tensor]:
+    parts = {"exit": exit_weight * exit_loss(out.logits, y, how)}
     if out.proto_dist is not None and proto_weight:
         parts["proto"] = proto_weight * prototype_loss(out.proto_dist, y)
     if out.proto_dist is not None and dar_weight:

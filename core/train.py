@@ -2,13 +2,21 @@
 
     python -m core.train --task sst2 --preset beex --out runs/beex-sst2
     python -m core.train --task sst2 --preset minilm --init minilm --head-lr-mult 10 --out runs/minilm-ee-sst2
+    python -m core.train --task sst2 --init runs/minilm-ee-sst2 --teacher runs/minilm-ee-sst2 --binarize attention,ffn …
     torchrun --nproc-per-node 2 -m core.train …        (DistributedDataParallel; gloo on CPU, nccl on GPU)
 
 Exit losses (sum / depth-weighted / soft-routing), the DE³ prototype loss with distance-aware
 regularization and BERxiT's learn-to-exit loss are in core.losses. AdamW with linear warm-up and decay,
 batches padded to their longest sentence, a seed, tqdm progress, evaluation after every epoch, and resume
-from the last finished epoch (``--resume``): the latent weights and the optimizer state are kept in
-``<out>/train_state/`` as safetensors + JSON (never pickle). It uses a GPU when one is there.
+from the last saved step (``--resume``; ``--save-every N`` saves every N steps, and every epoch end saves):
+the latent weights and the optimizer state are kept in ``<out>/train_state/`` (core.train_state). It uses a
+GPU when one is there.
+
+Honest data: by default the model trains on the *fit* split, the task's train split minus its calibration
+split (core.splits), so that thresholds can be chosen on data the model never saw. ``--teacher DIR``
+distils every exit from a teacher of the same depth (core.distill); ``--init DIR`` starts from a saved
+model (e.g. a binarized student from its full-precision teacher); ``--proto-mode mean`` keeps the DE³
+prototypes at their class means (core.prototypes).
 """
 from __future__ import annotations
 
@@ -26,19 +34,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
-from core import checkpoint
+from core import checkpoint, prototypes
 from core.config import ModelConfig, preset
+from core.distill import exit_kd_loss, hidden_mse_loss
 from core.losses import EXIT_LOSSES, total_loss
 from core.model import MultiExitEncoder
+from core.train_state import has_train_state, load_train_state, save_train_state
 
 
 @dataclass
 class TrainConfig:
     task: str = "sst2"
     preset: str = "beex"
-    init: str = "scratch"                 # "scratch" (own WordPiece vocab) | "minilm" (pretrained backbone)
+    init: str = "scratch"                 # "scratch" (own WordPiece vocab) | "minilm" (pretrained) | a model dir
     out: str = "runs/model"
     epochs: int = 3
     batch_size: int = 32
@@ -65,6 +74,15 @@ class TrainConfig:
     trim_vocab: bool = False              # MiniLM: keep only the word pieces the task's files (+ probes) use
     save_dtype: str = "float32"           # storage of the non-binarized tensors: float32 | float16
     threads: int = 0                      # torch CPU threads; 0 = torch's default (all cores)
+    holdout: bool = True                  # train on train − calibration (core.splits); --no-holdout: all of train
+    calib_seed: int = 0
+    teacher: str = ""                     # distil every exit from this model directory (same depth, same vocab)
+    kd_weight: float = 1.0                # per-exit KL to the teacher's exit at the same depth
+    hidden_weight: float = 1.0            # MSE between block outputs
+    kd_temperature: float = 1.0
+    exit_weight: float = 1.0              # the label loss of the exits (0 = pure distillation)
+    proto_mode: str = "learned"           # "learned" (DE³) | "mean" (prototypes kept at the class means)
+    save_every: int = 0                   # also save the train state every N optimizer steps (0 = epoch ends)
     overrides: dict = field(default_factory=dict)  # extra ModelConfig fields
 
 
@@ -88,10 +106,17 @@ def param_digest(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def load_rows(task: str, split: str, limit: int | None):
+def load_rows(task: str, split: str, limit: int | None, seed: int = 0):
+    """(texts, texts_b, labels) of a split; "fit" = train − calibration, "calibration" = the held-out rows."""
+    from core import splits
     from core.data import load_task
 
-    ds = load_task(task, split, limit=limit)
+    if split == "fit":
+        ds = splits.load_fit(task, seed, limit=limit)
+    elif split == "calibration":
+        ds = splits.load_calibration(task, seed, limit=limit)
+    else:
+        ds = load_task(task, split, limit=limit)
     texts = list(ds["text"])
     texts_b = list(ds["text_b"]) if "text_b" in ds.column_names else None
     return texts, texts_b, np.asarray(ds["label"], dtype=np.int64)
@@ -113,6 +138,14 @@ def build(tc: TrainConfig, texts: list[str], n_classes: int):
     over = dict(tc.overrides, n_classes=n_classes)
     if tc.binarize is not None:
         over["binarize"] = tuple(tc.binarize)
+    if tc.init not in ("scratch", "minilm"):                  # a saved model directory
+        base = checkpoint.load(tc.init)
+        over.pop("n_classes")
+        if base.cfg.n_classes != n_classes:
+            raise ValueError(f"--init {tc.init} has {base.cfg.n_classes} classes, task {tc.task} has {n_classes}")
+        model = MultiExitEncoder(base.cfg.replace(**over))
+        model.load_state_dict(base.state_dict())
+        return model, checkpoint.load_tokenizer(tc.init)
     if tc.init == "minilm":
         from core.minilm import load_minilm
         from core.tokenizer import load_minilm_tokenizer
@@ -169,36 +202,6 @@ def schedule(step: int, total: int, warmup: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
-# train state (resume): safetensors + JSON, never pickle
-
-def save_train_state(out: Path, model, opt, epoch: int, step: int, tc: TrainConfig) -> None:
-    d = out / "train_state"
-    d.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(d / "latent.safetensors.tmp"))
-    sd = opt.state_dict()
-    tensors = {f"{i}.{k}": v.contiguous() if torch.is_tensor(v) else torch.tensor(v)
-               for i, st in sd["state"].items() for k, v in st.items()}
-    save_file(tensors, str(d / "optim.safetensors.tmp"))
-    groups = [{k: v for k, v in g.items() if k != "params"} | {"params": g["params"]} for g in sd["param_groups"]]
-    (d / "state.json.tmp").write_text(json.dumps({"epoch": epoch, "step": step, "groups": groups,
-                                                  "config": dataclasses.asdict(tc)}, default=list))
-    for name in ("latent.safetensors", "optim.safetensors", "state.json"):
-        os.replace(d / f"{name}.tmp", d / name)
-
-
-def load_train_state(out: Path, model, opt) -> tuple[int, int]:
-    d = out / "train_state"
-    meta = json.loads((d / "state.json").read_text())
-    model.load_state_dict(load_file(str(d / "latent.safetensors")))
-    flat = load_file(str(d / "optim.safetensors"))
-    state: dict = {}
-    for key, v in flat.items():
-        i, k = key.split(".", 1)
-        state.setdefault(int(i), {})[k] = v
-    opt.load_state_dict({"state": state, "param_groups": meta["groups"]})
-    return meta["epoch"], meta["step"]
-
-
 # evaluation
 
 @torch.no_grad()
@@ -210,10 +213,54 @@ def evaluate(model, tok, texts, texts_b, labels, tc: TrainConfig, meta: dict):
     return tr, per_exit_metric(tr).value
 
 
+class _Step:
+    """One optimizer step's losses: labels (+ prototypes, LTE), and the teacher's exits when distilling."""
+
+    def __init__(self, tc: TrainConfig, model, teacher, device):
+        self.tc, self.model, self.teacher, self.device = tc, model, teacher, device
+        self.hidden = teacher is not None and tc.hidden_weight > 0
+
+    def __call__(self, ddp, enc, y) -> dict:
+        tc = self.tc
+        ids, mask, types = (enc[k].to(self.device) for k in ("input_ids", "attention_mask", "token_type_ids"))
+        outp = ddp(ids, mask, types, return_hidden=self.hidden)
+        parts = total_loss(outp, y, tc.exit_loss, tc.proto_weight, tc.dar_weight, lte_weight=tc.lte_weight,
+                           exit_weight=tc.exit_weight)
+        if self.teacher is not None:
+            with torch.no_grad():
+                t_out = self.teacher(ids, mask, types, return_hidden=self.hidden)
+            parts["kd"] = tc.kd_weight * exit_kd_loss(outp.logits, t_out.logits, tc.kd_temperature)
+            parts["total"] = parts["total"] + parts["kd"]
+            if self.hidden:
+                parts["hidden"] = tc.hidden_weight * hidden_mse_loss(outp.hidden, t_out.hidden, mask)
+                parts["total"] = parts["total"] + parts["hidden"]
+        self.last = (outp.proto_emb, y)
+        return parts
+
+    def after_update(self) -> None:
+        """Prototypes kept at the class means follow this batch (after the optimizer step)."""
+        emb, y = self.last
+        if self.tc.proto_mode == "mean" and emb is not None:
+            prototypes.ema_update(self.model, emb.detach(), y)
+
+
+def load_teacher(tc: TrainConfig, tok, device):
+    if not tc.teacher:
+        return None
+    teacher = checkpoint.load(tc.teacher, device=str(device)).eval()
+    if checkpoint.load_tokenizer(tc.teacher).get_vocab() != tok.get_vocab():
+        raise ValueError(f"--teacher {tc.teacher} has another vocabulary than the student: start the student "
+                         f"from the teacher (--init {tc.teacher}) so that both read the same word pieces")
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
+
+
 def train(tc: TrainConfig) -> Path:
     from tqdm.auto import tqdm
 
     from core.data import get_task
+    from core.tokenizer import encode_batch
 
     rank, world = dist_info()
     if world > 1:
@@ -225,44 +272,50 @@ def train(tc: TrainConfig) -> Path:
         torch.set_num_threads(tc.threads)
     if tc.exit_loss not in EXIT_LOSSES:
         raise ValueError(f"--exit-loss must be one of {EXIT_LOSSES}")
+    if tc.proto_mode not in ("learned", "mean"):
+        raise ValueError("--proto-mode must be 'learned' or 'mean'")
     task = get_task(tc.task)
-    texts, texts_b, labels = load_rows(tc.task, "train", tc.limit)
+    texts, texts_b, labels = load_rows(tc.task, "fit" if tc.holdout else "train", tc.limit, tc.calib_seed)
     dev = load_rows(tc.task, tc.eval_split, tc.eval_limit)
     model, tok = build(tc, texts, len(task.label_names))
     lengths = np.array([len(t) + (len(texts_b[i]) if texts_b is not None else 0) for i, t in enumerate(texts)])
     model.to(device)
+    teacher = load_teacher(tc, tok, device)
     out = Path(tc.out)
+    use_means = tc.proto_mode == "mean" and model.protos is not None
+    if use_means:
+        prototypes.freeze(model)
+        prototypes.recenter(model, tok, texts, texts_b, labels, limit=2048, seed=tc.seed, max_len=tc.max_len)
     opt = torch.optim.AdamW(param_groups(model, tc), lr=tc.lr)
     base_lrs = [g["lr"] for g in opt.param_groups]
     steps_per_epoch = math.ceil((len(texts) // world) / tc.batch_size)
     total = steps_per_epoch * tc.epochs if tc.max_steps is None else min(tc.max_steps, steps_per_epoch * tc.epochs)
-    start_epoch, step = 0, 0
-    if tc.resume and (out / "train_state" / "state.json").is_file():
-        start_epoch, step = load_train_state(out, model, opt)
+    start_epoch, skip, step, history = 0, 0, 0, []
+    if tc.resume and has_train_state(out):
+        st = load_train_state(out, model, opt)
+        start_epoch, skip, step, history = st["epoch"], st["batch"], st["step"], st["history"]
         if rank == 0:
-            print(f"resumed from {out} after epoch {start_epoch} (step {step})")
+            print(f"resumed from {out} at epoch {start_epoch + 1}, batch {skip} (step {step})")
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    from core.tokenizer import encode_batch
-
+    one_step = _Step(tc, model, teacher, device)
     meta = {"task": tc.task, "split": tc.eval_split, "label_names": list(task.label_names),
             "metric": task.metric, "model": out.name}
-    history = []
     for epoch in range(start_epoch, tc.epochs):
         ddp.train()
         g = np.random.default_rng(tc.seed + epoch)
         per_rank = len(texts) // world          # equal shares: every rank takes the same number of steps
         order = g.permutation(len(texts))[: per_rank * world][rank::world]
         batches = length_bucketed(order, lengths, tc.batch_size, g)
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{tc.epochs}", disable=rank != 0, unit="batch")
+        first = skip if epoch == start_epoch else 0
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{tc.epochs}", disable=rank != 0, unit="batch", initial=first)
         t0, seen = time.time(), 0
-        for idx in bar:
+        for bi in range(first, len(batches)):
             if step >= total:
                 break
+            idx = batches[bi]
             enc = encode_batch(tok, [texts[i] for i in idx], None if texts_b is None else [texts_b[i] for i in idx],
                                max_len=tc.max_len)
-            y = torch.as_tensor(labels[idx], device=device)
-            outp = ddp(enc["input_ids"].to(device), enc["attention_mask"].to(device), enc["token_type_ids"].to(device))
-            parts = total_loss(outp, y, tc.exit_loss, tc.proto_weight, tc.dar_weight, lte_weight=tc.lte_weight)
+            parts = one_step(ddp, enc, torch.as_tensor(labels[idx], device=device))
             opt.zero_grad(set_to_none=True)
             parts["total"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -270,11 +323,18 @@ def train(tc: TrainConfig) -> Path:
             for grp, lr in zip(opt.param_groups, base_lrs):
                 grp["lr"] = lr * f
             opt.step()
+            one_step.after_update()
             step += 1
             seen += len(idx)
-            bar.set_postfix(loss=f"{parts['total'].item():.3f}", exit=f"{parts['exit'].item():.3f}")
+            bar.update(1)
+            bar.set_postfix({k: f"{v.item():.3f}" for k, v in parts.items() if k in ("total", "exit", "kd", "hidden")})
             history.append(float(parts["total"].item()))
+            if tc.save_every and step % tc.save_every == 0 and rank == 0:
+                save_train_state(out, model, opt, epoch, step, tc, batch=bi + 1, history=history)
+        bar.close()
         if rank == 0:
+            if use_means:
+                prototypes.recenter(model, tok, texts, texts_b, labels, seed=tc.seed, max_len=tc.max_len)
             tr, per_exit = evaluate(model, tok, *dev, tc, meta)
             print(f"epoch {epoch + 1}: {task.metric} per exit " + " ".join(f"{m:.4f}" for m in per_exit)
                   + f"  ({seen / max(time.time() - t0, 1e-9):.0f} samples/s)")
@@ -283,7 +343,7 @@ def train(tc: TrainConfig) -> Path:
                     "dev_per_exit": [float(m) for m in per_exit], "metric": task.metric,
                     "loss_history": history[-2000:]}
             checkpoint.save(model, out, tokenizer=tok, card=card, dtype=tc.save_dtype)
-            save_train_state(out, model, opt, epoch + 1, step, tc)
+            save_train_state(out, model, opt, epoch + 1, step, tc, history=history)
         if step >= total:
             break
     if world > 1:
@@ -303,7 +363,10 @@ def parse_args(argv=None) -> TrainConfig:
             continue
         flag = "--" + f.name.replace("_", "-")
         if isinstance(getattr(defaults, f.name), bool):
-            ap.add_argument(flag, action="store_true")
+            if getattr(defaults, f.name):      # on by default: --no-<name> turns it off
+                ap.add_argument("--no-" + f.name.replace("_", "-"), dest=f.name, action="store_false")
+            else:
+                ap.add_argument(flag, action="store_true")
             continue
         typ = {int: int, float: float, str: str}.get(type(getattr(defaults, f.name)), None)
         if f.name in ("limit", "eval_limit", "max_steps"):
