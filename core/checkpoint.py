@@ -28,6 +28,7 @@ from core.config import ModelConfig
 from core.model import MultiExitEncoder
 
 FORMAT = "exitlens/1"
+HF_FORMAT = "exitlens-hf/1"     # config.json "format" of a model imported by core.hf (core.hf_model)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
@@ -102,6 +103,9 @@ def read_config(directory: str | os.PathLike) -> ModelConfig:
         if not isinstance(raw, dict):
             raise ValueError("it is not a JSON object")
         raw = {k: v for k, v in raw.items()}
+        if raw.get("format") == HF_FORMAT:           # an imported Hugging Face classifier (core.hf_import)
+            from core.hf_model import HFExitConfig
+            return HFExitConfig.from_dict(raw)
         return ModelConfig.from_dict(raw)
     except (ValueError, TypeError, UnicodeDecodeError) as e:
         raise _fail(directory, f"config.json is not a valid ExitLens config ({e})",
@@ -112,6 +116,8 @@ def load(directory: str | os.PathLike, device: str = "cpu") -> MultiExitEncoder:
     """Load and validate a model directory; raises :class:`CheckpointError` with what to do."""
     directory = Path(directory)
     cfg = read_config(directory)
+    if getattr(cfg, "format", None) == HF_FORMAT:
+        return _load_imported(directory, cfg, device)
     path = directory / "model.safetensors"
     if not path.is_file():
         raise _fail(directory, "model.safetensors is missing", "Copy the weights file back, or re-train")
@@ -161,6 +167,16 @@ def load(directory: str | os.PathLike, device: str = "cpu") -> MultiExitEncoder:
                     "Copy the file again or re-train the model") from e
     model.load_state_dict(state)
     return model.to(device).eval()
+
+
+def _load_imported(directory: Path, cfg, device: str):
+    """An imported Hugging Face classifier (core.hf_model.HFMultiExit), validated the same way."""
+    from core.hf_model import HFModelError, load_dir
+
+    try:
+        return load_dir(directory, cfg, device, weights_format=FORMAT)
+    except HFModelError as e:
+        raise _fail(directory, e.what, e.todo) from e
 
 
 def load_tokenizer(directory: str | os.PathLike):
