@@ -291,6 +291,8 @@ def import_model(src, task: str, out, exits: str = "own-head", *, limit: int | N
     from core.data import get_task
     from core.inference import record
 
+    if limit is not None and limit < 2:
+        raise HFModelError(f"limit must be at least 2 fit rows, got {limit}", "Pass a larger --limit, or none")
     t0, seconds, report = time.perf_counter(), {}, progress or (lambda *a: None)
     torch.manual_seed(seed)
     info = inspect_source(src)

@@ -208,3 +208,9 @@ class Trace:
         except Exception as e:  # zip / npy / json damage
             raise TraceError(f"trace file {path} is damaged or not a trace ({type(e).__name__}: {e}); "
                              "delete it and record it again") from e
+
+
+if __name__ == "__main__":      # `python -m core.trace import FILE`: the CLI of core.trace_io
+    import runpy
+
+    runpy.run_module("core.trace_io", run_name="__main__", alter_sys=True)
