@@ -20,6 +20,7 @@ Two ways to pick λ on n calibration samples (never on the split the numbers are
 
 Nothing certified → ``threshold`` None: the full model (zero risk by definition). Applied to early exits
 by CALM (arXiv 2207.07061) and "Fast yet Safe". Every sum over the grid uses ``decide_many``'s segments.
+The grid and its order must not depend on the calibration data (the default grids depend on K and L only).
 
     python -m core.certify --model assets/models/minilm-ee-sst2 --epsilon 0.01 0.02 --delta 0.05
 """
@@ -37,7 +38,9 @@ from mapie.risk_control import control_fwer
 from scipy.stats import beta, binom
 
 from core.analysis import cost, metric, sweep, task_metric
+from core.cache import trace_for
 from core.policies import POLICIES, Exits, Policy, ThresholdPolicy, class_argmax, decide, decide_many, make_policy
+from core.report import threshold_report_html
 from core.trace import Trace
 
 RISKS = {"induced": "turns a right final answer into a wrong one",
@@ -81,7 +84,7 @@ def crc_bound(errors, n: int) -> np.ndarray:
 def fixed_sequence(p_values, delta: float) -> int:
     """How many hypotheses fixed-sequence testing rejects, in the given order (MAPIE ``control_fwer``)."""
     rejected = control_fwer(np.asarray(p_values, dtype=np.float64), delta, fwer_method="fixed_sequence")
-    return int(len(rejected))                 # a prefix 0..m-1: the procedure stops at the first non-rejection
+    return len(rejected)                      # a prefix 0..m-1: the procedure stops at the first non-rejection
 
 
 def smallest_epsilon(n: int, delta: float, method: str = "ltt") -> float:
@@ -106,7 +109,7 @@ def _loss(answer: np.ndarray, final: np.ndarray, labels: np.ndarray, risk: str) 
     return answer != final
 
 
-def risk_counts(trace: Trace, policy: ThresholdPolicy, thresholds) -> tuple[np.ndarray, dict, np.ndarray]:
+def risk_counts(trace: Trace, policy: ThresholdPolicy, thresholds) -> tuple[np.ndarray, dict, dict]:
     """(sorted thresholds (T,), {risk: errors (T,)}, {risk: monotonized errors (T,)}) along the grid from
     the most conservative threshold to the fastest, without a (T, N) table: each sample's answer is
     constant on ≤ L + 1 segments of the sorted grid (core.policies.decide_many)."""
@@ -243,8 +246,8 @@ def certify(trace: Trace, policy, epsilon: float, delta: float = 0.1, risk: str 
     curve = RiskCurve(thresholds=ordered, errors=k, empirical_risk=k / n, monotone_risk=k_mono / n, ucb=ucb,
                       p_values=p, certified=np.arange(len(k)) < m, layer_speedup=sw["layer_speedup"].to_numpy(),
                       flops_reduction=sw["flops_reduction"].to_numpy(), metric=sw["metric"].to_numpy())
-    common = dict(n=n, epsilon=float(epsilon), delta=float(delta), method=method, risk=risk,
-                  policy_name=pol.name, base_policy=pol, curve=curve)
+    common = {"n": n, "epsilon": float(epsilon), "delta": float(delta), "method": method, "risk": risk,
+              "policy_name": pol.name, "base_policy": pol, "curve": curve}
     if m == 0:
         return Certificate(threshold=None, bound=0.0, empirical_risk=0.0, layer_speedup=1.0, policy=None, **common)
     j = m - 1
@@ -289,12 +292,9 @@ def realized(certificate: Certificate, report_trace: Trace) -> Realized:
         ex = decide(certificate.policy, tr)
     loss = sample_risk(tr, ex.pred, certificate.risk)
     c = cost(tr, ex)
-    name = task_metric(tr)
-    nan = float("nan")
-    full_m = metric(name, tr.labels, final) if tr.has_labels else nan
-    pol_m = metric(name, tr.labels, ex.pred) if tr.has_labels else nan
-    full_a = float(np.mean(final == tr.labels)) if tr.has_labels else nan
-    pol_a = float(np.mean(ex.pred == tr.labels)) if tr.has_labels else nan
+    name, nan, lab = task_metric(tr), float("nan"), tr.has_labels
+    full_m, pol_m = ((metric(name, tr.labels, p) if lab else nan) for p in (final, ex.pred))
+    full_a, pol_a = ((float(np.mean(p == tr.labels)) if lab else nan) for p in (final, ex.pred))
     r = float(loss.mean()) if tr.n else nan
     return Realized(n=tr.n, risk=r, errors=int(loss.sum()), within=bool(r <= certificate.epsilon), metric_name=name,
                     full_metric=full_m, metric=pol_m, metric_drop=full_m - pol_m, full_accuracy=full_a,
@@ -313,8 +313,9 @@ def guarantee_text(cert: Certificate) -> str:
     """One plain sentence: what is guaranteed, and its limits (marginal, not per sentence; no shift)."""
     what = RISKS[cert.risk]
     if not cert.certified:
+        conf = f" and δ = {cert.delta:g}" if cert.method == "ltt" else ""
         return (f"Nothing on the {cert.policy_name} grid could be certified at ε = {_pct(cert.epsilon)} with "
-                f"{cert.n:,} calibration samples and δ = {cert.delta:g}, so the certified choice is the full model "
+                f"{cert.n:,} calibration samples{conf}, so the certified choice is the full model "
                 f"(every block: it never exits early, so it has no {cert.risk} risk).")
     sym = getattr(cert.base_policy, "symbol", "threshold")
     where = f"exiting by {cert.policy_name} at {sym} = {cert.threshold:.4g}"
@@ -336,9 +337,18 @@ def smallest_epsilon_text(n: int, delta: float, method: str = "ltt") -> str:
             f"({method.upper()}), whatever the model.")
 
 
+def holdout_warning(card: dict) -> str | None:
+    """Why a certificate on this model may be void: its card does not record training without the calibration
+    rows (``train.config.holdout``, core.train). A model that saw them is more often right on them than on new
+    data, so their risk understates the risk on new inputs."""
+    if ((card.get("train") or {}).get("config") or {}).get("holdout"):
+        return None
+    return ("warning: the model card does not record training without the calibration rows (train.config.holdout); "
+            "if the model was trained on them, the calibration risk is optimistic and the certificate does not hold")
+
+
 def report_html(cert: Certificate, report_trace: Trace, model: str, data: str = "") -> str:
     """The standalone threshold report (core.report) of a certificate, its held-out figures on ``report_trace``."""
-    from core.report import threshold_report_html
     return threshold_report_html(report_trace, cert.base_policy, cert.threshold, model=model, data=data,
                                  certificate=cert, guarantee=guarantee_text(cert), curve=cert.curve.to_frame())
 
@@ -354,9 +364,9 @@ def table(cal: Trace, dev: Trace, policies, epsilons, delta: float, risk: str, m
             c = certify(cal, name, eps, delta, risk, method)
             r = realized(c, dev)
             certs.append(c)
-            rows.append({"policy": name, "ε": eps, "threshold": "full depth" if c.threshold is None else f"{c.threshold:.4g}",
-                         "bound": c.bound, "cal risk": c.empirical_risk, "cal ×": c.layer_speedup,
-                         "dev risk": r.risk, "dev acc drop": r.accuracy_drop,
+            thr = "full depth" if c.threshold is None else f"{c.threshold:.4g}"
+            rows.append({"policy": name, "ε": eps, "threshold": thr, "bound": c.bound, "cal risk": c.empirical_risk,
+                         "cal ×": c.layer_speedup, "dev risk": r.risk, "dev acc drop": r.accuracy_drop,
                          **({} if r.metric_name == "accuracy" else {f"dev {r.metric_name} drop": r.metric_drop}),
                          "dev ×": r.layer_speedup})
     return pd.DataFrame(rows), certs
@@ -374,12 +384,12 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="use only the first N rows of each split (quick runs)")
     ap.add_argument("--html", default=None, help="also write the threshold report of the first row to this file")
     a = ap.parse_args(argv)
-    from core.cache import trace_for
-    from core.checkpoint import load_card
+    from core.checkpoint import load_card         # here, not at the top: it loads torch, which certify never needs
     model = Path(a.model)
     if not (model / "model.safetensors").is_file():
         ap.error(f"{model} is not a model directory (no model.safetensors): give e.g. assets/models/beex-sst2")
-    task = a.task or load_card(model).get("task") or "sst2"
+    card = load_card(model)
+    task = a.task or card.get("task") or "sst2"
     cal = trace_for(model, task, "calibration", a.limit, progress=True)
     dev = trace_for(model, task, "validation", a.limit, progress=True)
     try:
@@ -392,6 +402,8 @@ def main(argv=None) -> int:
         print(df.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(smallest_epsilon_text(cal.n, a.delta, a.method))
     print(guarantee_text(certs[0]))
+    if holdout_warning(card):
+        print(holdout_warning(card), file=sys.stderr)
     if a.html:
         Path(a.html).write_text(report_html(certs[0], dev, model.name, f"{task} · calibration n = {cal.n:,} · "
                                                                       f"dev n = {dev.n:,}"), encoding="utf-8")

@@ -102,12 +102,13 @@ def pareto_figure(trace: Trace, policy: ThresholdPolicy, threshold: float | None
     df = sweep(trace, policy)
     fig = go.Figure()
     front = pareto_front(sweep_all(trace))
-    fig.add_trace(go.Scatter(x=front["layer_speedup"], y=front["metric"], mode="lines", name="Pareto front (all policies)",
-                             line={"color": "#adb5bd", "dash": "dot"}, customdata=front["policy"],
+    fig.add_trace(go.Scatter(x=front["layer_speedup"], y=front["metric"], mode="lines",
+                             name="Pareto front of this split (all policies)", line={"color": "#adb5bd", "dash": "dot"}, customdata=front["policy"],
                              hovertemplate="%{customdata}<br>%{x:.2f}× · %{y:.4f}<extra></extra>"))
     fig.add_trace(go.Scatter(x=df["layer_speedup"], y=df["metric"], mode="lines+markers", name=policy.name,
                              marker={"size": 4}, customdata=df["threshold"],
-                             hovertemplate=f"{policy.symbol} = %{{customdata:.4g}}<br>%{{x:.2f}}× · %{{y:.4f}}<extra></extra>"))
+                             hovertemplate=f"{policy.symbol} = %{{customdata:.4g}}<br>%{{x:.2f}}× · %{{y:.4f}}"
+                                           "<extra></extra>"))
     full = metric(name, trace.labels, trace.preds[:, -1]) if trace.has_labels else np.nan
     fig.add_trace(go.Scatter(x=[1.0], y=[full], mode="markers", name="full model",
                              marker={"size": 10, "color": "#212529", "symbol": "square"}))
@@ -144,10 +145,9 @@ def _examples(trace: Trace, policy: ThresholdPolicy, threshold: float | None) ->
     if not len(idx):
         return "<p>No exit-induced errors on this split.</p>"
     names = trace.label_names
-    rows = "".join(
-        f"<tr><td>{_e(trace.texts[i])}{'' if trace.texts_b is None else ' ‖ ' + _e(trace.texts_b[i])}</td>"
-        f"<td>{_e(names[trace.labels[i]])}</td><td>{_e(names[ex.pred[i]])} (block {int(ex.exit_block[i]) + 1})</td></tr>"
-        for i in idx)
+    text = lambda i: trace.texts[i] if trace.texts_b is None else f"{trace.texts[i]} ‖ {trace.texts_b[i]}"
+    rows = "".join(f"<tr><td>{_e(text(i))}</td><td>{_e(names[trace.labels[i]])}</td>"
+                   f"<td>{_e(names[ex.pred[i]])} (block {int(ex.exit_block[i]) + 1})</td></tr>" for i in idx)
     return ("<table><tr><th>text</th><th>label (the full model agrees)</th><th>early answer</th></tr>"
             f"{rows}</table>")
 

@@ -10,8 +10,9 @@ import pytest
 from mapie.risk_control.methods import compute_hoeffding_bentkus_p_value, get_r_hat_plus
 from scipy.optimize import brentq
 
-from core.certify import (RISKS, certify, crc_bound, fixed_sequence, guarantee_text, hb_p_values, main, realized,
-                          risk_counts, sample_risk, smallest_epsilon, smallest_epsilon_text, table, upper_bound)
+from core.certify import (RISKS, certify, crc_bound, fixed_sequence, guarantee_text, hb_p_values, holdout_warning, main,
+                          realized, risk_counts, sample_risk, smallest_epsilon, smallest_epsilon_text, table,
+                          upper_bound)
 from core.policies import POLICIES, EntropyThreshold, MaxProb, ThresholdPolicy, decide, make_policy
 from core.trace import Trace
 
@@ -301,6 +302,12 @@ def test_table_certifies_on_one_split_and_reports_on_the_other():
     np.testing.assert_allclose(df["dev ×"], [realized(c, dev).layer_speedup for c in certs])
 
 
+def test_holdout_warning_reads_the_card():
+    assert holdout_warning({"train": {"config": {"holdout": True}}}) is None
+    assert "calibration rows" in holdout_warning({"train": {"config": {"holdout": False}}})
+    assert "calibration rows" in holdout_warning({})
+
+
 def test_cli_rejects_a_folder_that_is_not_a_model(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--model", str(tmp_path), "--epsilon", "0.01"])
@@ -313,7 +320,9 @@ def test_cli_end_to_end_on_a_shipped_model(tmp_path, monkeypatch, capsys):
     out = tmp_path / "report.html"
     assert main(["--model", REPO_MODEL, "--epsilon", "0.05", "0.2", "--delta", "0.1", "--policy", "entropy",
                  "maxprob", "--limit", "48", "--html", str(out)]) == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
+    assert "calibration rows" in captured.err        # the shipped beex-sst2 was trained on all of train
     assert "calibration (n = 48)" in text and "dev (n = 48)" in text and "dev risk" in text
     assert text.count("entropy") >= 2 and "maxprob" in text and "nothing below ε" in text
     page = out.read_text(encoding="utf-8")

@@ -11,8 +11,8 @@ import pytest
 
 from core.analysis import sweep
 from core.certify import certify, guarantee_text, report_html
-from core.report import heldout_figures, threshold_report_html
 from core.policies import EntropyThreshold
+from core.report import heldout_figures, threshold_report_html
 from core.trace import Trace
 
 EVIL = "<script>alert('x')</script> & \"quoted\""
