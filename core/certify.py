@@ -53,8 +53,7 @@ METHODS = {"ltt": "Learn-then-Test (Hoeffding–Bentkus p-values, fixed-sequence
 # Statistics (binary losses: k errors among n samples)
 
 def hb_p_values(errors, n: int, epsilon: float, binary: bool = True) -> np.ndarray:
-    """Hoeffding–Bentkus p-values for H0: risk > ε, (T,) from error counts (T,) (LTT Prop. 3).
-
+    """Hoeffding–Bentkus p-values for H0: risk > ε, (T,) from error counts (T,) (LTT Prop. 3):
     min(exp(−n·h1(min(r̂, ε), ε)), c·P(Binom(n, ε) ≤ k)) with c = e, or c = 1 for binary losses (LTT
     §3.2: then the binomial tail is exact). The same formula as MAPIE's ``compute_hoeffding_bentkus_p_value``
     but on integer counts: MAPIE's ceil(n·r̂) rounds 100·(7/100) up to 8 in floating point (4 % of (k, n)
@@ -257,9 +256,6 @@ def certify(trace: Trace, policy, epsilon: float, delta: float = 0.1, risk: str 
                        p_value=float(p[j]), flops_reduction=float(curve.flops_reduction[j]), **common)
 
 
-# ──────────────────────────────────────────────────────────────────────────────────────────────────
-# The check on the report split
-
 @dataclass(frozen=True)
 class Realized:
     """A certificate replayed on a report split (GLUE dev): what a user would have seen."""
@@ -301,9 +297,6 @@ def realized(certificate: Certificate, report_trace: Trace) -> Realized:
                     accuracy=pol_a, accuracy_drop=full_a - pol_a, layer_speedup=c.layer_speedup,
                     flops_reduction=c.flops_reduction)
 
-
-# ──────────────────────────────────────────────────────────────────────────────────────────────────
-# In words
 
 def _pct(x: float) -> str:
     return f"{100 * x:.3g} %"
@@ -347,10 +340,11 @@ def holdout_warning(card: dict) -> str | None:
             "if the model was trained on them, the calibration risk is optimistic and the certificate does not hold")
 
 
-def report_html(cert: Certificate, report_trace: Trace, model: str, data: str = "") -> str:
+def report_html(cert: Certificate, report_trace: Trace, model: str, data: str = "", notes: tuple[str, ...] = ()) -> str:
     """The standalone threshold report (core.report) of a certificate, its held-out figures on ``report_trace``."""
     return threshold_report_html(report_trace, cert.base_policy, cert.threshold, model=model, data=data,
-                                 certificate=cert, guarantee=guarantee_text(cert), curve=cert.curve.to_frame())
+                                 certificate=cert, guarantee=guarantee_text(cert), curve=cert.curve.to_frame(),
+                                 notes=notes)
 
 
 # ──────────────────────────────────────────────────────────────────────────────────────────────────
@@ -402,11 +396,12 @@ def main(argv=None) -> int:
         print(df.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(smallest_epsilon_text(cal.n, a.delta, a.method))
     print(guarantee_text(certs[0]))
-    if holdout_warning(card):
-        print(holdout_warning(card), file=sys.stderr)
+    notes = tuple(w for w in [holdout_warning(card)] if w)
+    for w in notes:
+        print(w, file=sys.stderr)
     if a.html:
-        Path(a.html).write_text(report_html(certs[0], dev, model.name, f"{task} · calibration n = {cal.n:,} · "
-                                                                      f"dev n = {dev.n:,}"), encoding="utf-8")
+        data = f"{task} · calibration n = {cal.n:,} · dev n = {dev.n:,}"
+        Path(a.html).write_text(report_html(certs[0], dev, model.name, data, notes), encoding="utf-8")
         print(f"report written to {a.html}")
     return 0
 

@@ -5,8 +5,8 @@
 It holds the model, the data, the policy, a Pareto chart (task metric against layer speed-up, from
 ``core.analysis.sweep``), the chosen or certified threshold, its guarantee in words, the certificate's risk
 curve, and the figures of the threshold on the held-out (report) split, with a few of the samples the
-early exit got wrong. plotly.js is embedded inline once (``include_plotlyjs=True``), never fetched from a
-CDN; every text that comes from the user or the dataset is escaped. A certificate is read by attribute
+early exit got wrong. plotly.js is embedded inline once, in the head (what ``include_plotlyjs=True`` embeds,
+so every chart below finds it), never fetched from a CDN; every text that comes from the user or the dataset is escaped. A certificate is read by attribute
 (:class:`CertificateLike`, e.g. ``core.certify.Certificate``), so this module does not import certify;
 ``core.certify.report_html`` is the one-call version for a certificate.
 """
@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
 
 from core.analysis import exit_induced_errors, metric, pareto_front, sweep, sweep_all, task_metric
 from core.policies import POLICIES, Policy, ThresholdPolicy, decide, make_policy
@@ -169,18 +170,20 @@ def _certificate_section(cert: CertificateLike | None, guarantee: str, curve: pd
 
 def threshold_report_html(trace: Trace, policy: Policy | str, threshold: float | None = None, *, model: str,
                           data: str = "", certificate: CertificateLike | None = None, guarantee: str = "",
-                          curve: pd.DataFrame | None = None, title: str = "ExitLens threshold report") -> str:
+                          curve: pd.DataFrame | None = None, notes: tuple[str, ...] = (),
+                          title: str = "ExitLens threshold report") -> str:
     """The report as one HTML string. ``trace``: the held-out (report) split; ``policy``: a threshold policy
     (name or instance: its threshold is ignored, its other parameters kept); ``threshold``: the chosen one
     (None: the full model); ``certificate``/``guarantee``/``curve``: the certificate, its sentence and its
-    risk curve (``RiskCurve.to_frame()``), when the threshold was certified."""
+    risk curve (``RiskCurve.to_frame()``), when the threshold was certified; ``notes``: warnings shown on top."""
     pol = _template(policy, trace)
     params = {k: v for k, v in pol.params.items() if k != "threshold"}
     chosen = "full model (every block)" if threshold is None else f"{pol.symbol} = {threshold:.6g}"
     how = ("certified on a calibration split" if certificate is not None else "chosen by the user")
     cert_html, risk_fig = _certificate_section(certificate, guarantee, curve, pol.direction)
     figs = [pareto_figure(trace, pol, threshold)] + ([risk_fig] if risk_fig is not None else [])
-    divs = [f.to_html(full_html=False, include_plotlyjs=(i == 0), config=_CONFIG) for i, f in enumerate(figs)]
+    divs = [f.to_html(full_html=False, include_plotlyjs=False, config=_CONFIG) for f in figs]
+    warnings = "".join(f'<div class="warn">{_e(n)}</div>' for n in notes)
     setup = _table([("model", model), ("data (held-out split)", data or trace.meta.get("task", "")),
                     ("samples", trace.n), ("blocks", trace.n_blocks), ("classes", ", ".join(trace.label_names))])
     policy_rows = [("policy", f"{pol.title} ({pol.name})"), ("paper", pol.paper),
@@ -190,10 +193,12 @@ def threshold_report_html(trace: Trace, policy: Policy | str, threshold: float |
     risk_block = f"<h3>Risk along the grid</h3>{divs[1]}" if len(divs) > 1 else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{_e(title)} · {_e(model)}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>
+<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style>
+<script type="text/javascript">{get_plotlyjs()}</script></head>
 <body>
 <h1>{_e(title)}</h1>
 <p class="muted">One file, no network needed: the charts are interactive (hover, zoom) and plotly.js is inside.</p>
+{warnings}
 <h2>Model and data</h2>{setup}
 <h2>Policy and threshold</h2>{_table(policy_rows)}
 <h2>Guarantee</h2>{cert_html}{risk_block}

@@ -327,3 +327,4 @@ def test_cli_end_to_end_on_a_shipped_model(tmp_path, monkeypatch, capsys):
     assert text.count("entropy") >= 2 and "maxprob" in text and "nothing below ε" in text
     page = out.read_text(encoding="utf-8")
     assert "beex-sst2" in page and "Risk along the grid" in page and "<script src" not in page
+    assert "calibration rows" in page                # the warning travels with the report

@@ -54,6 +54,7 @@ def test_report_is_standalone_and_escapes_every_text():
     page = threshold_report_html(tr, "entropy", 0.5, model="<img src=x onerror=alert(1)>", data="SST-2 <dev> & co")
     assert external_refs(page) == []                                 # no CDN script, no remote link / image
     assert "plotly.js v" in page and page.count("Plotly.newPlot") == 1   # the bundle inline, one chart
+    assert page.index("plotly.js v") < page.index("Plotly.newPlot")      # defined before any chart draws
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
     assert "SST-2 &lt;dev&gt; &amp; co" in page
     assert "<script>alert(" not in page and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
@@ -88,6 +89,7 @@ def test_certified_report_has_the_guarantee_and_the_risk_curve():
     page = report_html(cert, dev, model="tiny", data="synthetic")
     assert external_refs(page) == []
     assert page.count("Plotly.newPlot") == 2 and page.count("plotly.js v") == 1   # Pareto + risk, one bundle
+    assert page.index("plotly.js v") < page.index("Plotly.newPlot")
     assert "Risk along the grid" in page and "certified on a calibration split" in page
     assert html.escape(guarantee_text(cert)) in page
 
@@ -95,7 +97,8 @@ def test_certified_report_has_the_guarantee_and_the_risk_curve():
 def test_full_depth_and_unlabelled_splits():
     cal = trace(n=30, seed=4)
     cert = certify(cal, "entropy", 0.01, 0.05)                       # nothing certifiable with 30 samples
-    page = report_html(cert, trace(seed=5), model="tiny")
+    page = report_html(cert, trace(seed=5), model="tiny", notes=("trained on <calibration>",))
+    assert '<div class="warn">trained on &lt;calibration&gt;</div>' in page
     assert "full model (every block)" in page and "Nothing on the entropy grid" in page
     blind = threshold_report_html(trace(seed=6, labelled=False), "entropy", 0.5, model="tiny")
     assert external_refs(blind) == [] and "Held-out figures" in blind
