@@ -16,8 +16,9 @@ each block explains, ``exit_block`` where the policy stops).
 """
 from core.counterfactual import (KINDS, Edit, candidates, counterfactuals,  # noqa: F401
                                  substitution_table)
-from core.salience import (METHODS, Backend, Salience, Tokens, attention, backend, encode_words,  # noqa: F401
-                           merge_to_words, rollout, salience)
+from core.salience import (METHODS, Backend, Salience, Tokens, attention, attention_weights, backend,  # noqa: F401
+                           encode_words, merge_to_words, rollout, salience, staged_exit_logits)
 
 __all__ = ["KINDS", "METHODS", "Backend", "Edit", "Salience", "Tokens", "attention", "backend", "candidates",
-           "counterfactuals", "encode_words", "merge_to_words", "rollout", "salience", "substitution_table"]
+           "counterfactuals", "encode_words", "merge_to_words", "rollout", "salience", "staged_exit_logits",
+           "substitution_table", "attention_weights"]

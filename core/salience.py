@@ -22,8 +22,13 @@ All blocks are explained in one batched pass: the L targets are L rows of one ba
 (:class:`Backend` ``exit_logits``) stops each row at its own exit block, so row b runs b+1 blocks.
 
 Extension point: the explainers reach a model only through :func:`backend` (a ``functools.singledispatch``
-function). ExitLens' own :class:`core.model.MultiExitEncoder` is registered here; an imported Hugging Face
-model class (core.hf) registers its own :class:`Backend` with ``@backend.register``.
+function). ExitLens' own :class:`core.model.MultiExitEncoder` is registered here. An imported Hugging Face
+model class registers its own, next to its definition (this module never imports it), e.g.::
+
+    @backend.register
+    def _(model: HFMultiExit) -> Backend:
+        return Backend(model.<backbone>.embeddings.word_embeddings, lambda *a: staged_exit_logits(model, *a),
+                       lambda *a: <(L, B, H, T, T) from the layers' output_attentions>, max_len, model.cfg.pooling)
 
 Dimension legend: L blocks, H heads, T tokens (specials included), W words, K classes, R rows, E embedding.
 """
@@ -39,7 +44,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from core.model import MultiExitEncoder, SelfAttention, pool
+from core.model import MultiExitEncoder, SelfAttention
 from core.tokenizer import _special_token_template, _stateless_copy, _truncated_lengths, encode_batch
 
 METHODS = ("ig", "grad_x_input", "rollout")
@@ -148,13 +153,15 @@ def backend(model) -> Backend:
 
 @backend.register
 def _native_backend(model: MultiExitEncoder) -> Backend:
-    return Backend(model.embeddings.word, lambda *a: native_exit_logits(model, *a),
+    return Backend(model.embeddings.word, lambda *a: staged_exit_logits(model, *a),
                    lambda *a: native_attention_maps(model, *a), min(128, model.cfg.max_len), model.cfg.pooling)
 
 
-def native_exit_logits(model: MultiExitEncoder, ids, mask, types, block) -> torch.Tensor:
+def staged_exit_logits(model, ids, mask, types, block) -> torch.Tensor:
     """(R, T)×3, (R,) → (R, K): the same arithmetic as ``MultiExitEncoder.forward`` (embed, blocks, exit
-    heads), but each row leaves the batch after its own exit block, so explaining exit b costs b+1 blocks."""
+    heads), but each row leaves the batch after its own exit block, so explaining exit b costs b+1 blocks.
+    Any model with the staged API that core.inference.early_exit uses (``embed``, ``attention_bias``,
+    ``blocks[i](h, bias)``, ``exit(i, h, mask).logits``) can use it in its Backend."""
     h = model.embed(ids, types)                                   # (R, T, D)
     bias = model.attention_bias(mask, h.dtype)                    # (R, 1, 1, T)
     rows = torch.arange(len(block))
@@ -163,7 +170,7 @@ def native_exit_logits(model: MultiExitEncoder, ids, mask, types, block) -> torc
         h = model.blocks[i](h, bias)
         here = block == i
         if bool(here.any()):
-            pieces.append(model.exits[i](pool(h[here], mask[here], model.cfg.pooling)))   # (r_i, K)
+            pieces.append(model.exit(i, h[here], mask[here]).logits)                       # (r_i, K)
             order.append(rows[here])
         keep = block > i
         if not bool(keep.all()):
