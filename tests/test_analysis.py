@@ -163,11 +163,12 @@ def test_sweep_equals_decide_per_threshold(name, tr, us, min_block, task):
 
 def test_sweep_all_skips_what_the_trace_lacks():
     df = sweep_all(hand_trace(), n=11)
-    assert set(df.policy) == {"entropy", "norm_entropy", "maxprob", "patience", "frac_reduction", "edr", "lte"}
+    assert set(df.policy) == {"entropy", "norm_entropy", "maxprob", "margin", "patience", "frac_reduction", "edr",
+                              "lte"}
     assert (df.groupby("policy").size().drop("patience") == 11).all() and (df.policy == "patience").sum() == 3
     df = sweep_all(hand_trace(proto_dist=None, lte=None), n=5, include_oracle=True,
                    params={"frac_reduction": {"direction": "above"}})
-    assert set(df.policy) == {"entropy", "norm_entropy", "maxprob", "patience", "frac_reduction", "oracle"}
+    assert set(df.policy) == {"entropy", "norm_entropy", "maxprob", "margin", "patience", "frac_reduction", "oracle"}
     assert json.loads(df[df.policy == "frac_reduction"].params.iloc[0])["direction"] == "above"
 
 

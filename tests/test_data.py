@@ -6,12 +6,11 @@ through a stand-in ``datasets.load_dataset``.
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 
 import pytest
 
-from core import data
+from core import data, glue, tables
 from core.data import DataError, load_csv_upload, load_task
 
 GLUE = Path(__file__).resolve().parents[1].parent / "shared/data/glue"
@@ -171,11 +170,14 @@ def test_available_splits():
 
 
 @needs_glue
-def test_sst2_reloads_fast():
-    load_task("sst2", "train", data_dir=GLUE), load_task("sst2", "dev", data_dir=GLUE)  # warm the cache
-    start = time.perf_counter()
-    load_task("sst2", "train", data_dir=GLUE), load_task("sst2", "dev", data_dir=GLUE)
-    assert time.perf_counter() - start < 0.5
+def test_sst2_reload_reuses_the_checked_and_parsed_file():
+    """A second load neither re-checks the file's shape by hand nor re-parses it (datasets' Arrow cache);
+    how fast that is lives in bench/, not here."""
+    first = load_task("sst2", "train", data_dir=GLUE)
+    hits = tables.checked_columns.cache_info().hits
+    again = load_task("sst2", "train", data_dir=GLUE)
+    assert tables.checked_columns.cache_info().hits == hits + 1
+    assert again["text"][:5] == first["text"][:5] and len(again) == len(first) == 67349
 
 
 # ----------------------------------------------------------------------------- missing data
@@ -215,7 +217,7 @@ def test_missing_task_names_its_folder_and_what_is_there(task, file):
 @needs_glue
 def test_missing_split_with_dead_network_names_both_sources(monkeypatch):
     monkeypatch.delenv("EXITLENS_OFFLINE")
-    monkeypatch.setattr(data, "_hub_unreachable", lambda: "no connection to huggingface.co: test")
+    monkeypatch.setattr(glue, "_hub_unreachable", lambda: "no connection to huggingface.co: test")
     with pytest.raises(DataError) as err:
         load_task("qnli", "train", data_dir=GLUE)
     msg = str(err.value)
@@ -253,7 +255,7 @@ def test_hub_rows_are_normalized_like_local_ones(monkeypatch):
         })
 
     monkeypatch.delenv("EXITLENS_OFFLINE")
-    monkeypatch.setattr(data, "_hub_unreachable", lambda: None)
+    monkeypatch.setattr(glue, "_hub_unreachable", lambda: None)
     monkeypatch.setattr("datasets.load_dataset", fake_load_dataset)
     ds = load_task("mnli", "dev", source="hub")
     assert calls[0] == (("glue", "mnli"), {"split": "validation_matched"})

@@ -112,7 +112,7 @@ def test_min_block_at_or_past_the_end_and_fired_flags():
 
 
 def test_registry_and_params():
-    assert set(POLICIES) == {"entropy", "norm_entropy", "maxprob", "patience", "frac_reduction", "edr",
+    assert set(POLICIES) == {"entropy", "norm_entropy", "maxprob", "margin", "patience", "frac_reduction", "edr",
                              "lte", "oracle"}
     p = make_policy("frac_reduction", threshold=0.2, direction="above", reference="first", min_block=1)
     assert isinstance(p, FractionalReduction) and p.params == {
@@ -128,7 +128,7 @@ def test_registry_and_params():
 def test_grids():
     tr = hand_trace()
     g = EntropyThreshold.grid(tr)
-    assert len(g) == 200 and g[0] == 0 and g[-1] == pytest.approx(math.log(2))
+    assert len(g) == 201 and g[0] == 0 and g[-1] == pytest.approx(math.log(2))
     np.testing.assert_array_equal(Patience.grid(tr), [1, 2, 3])
     assert MaxProb.grid(tr, 5).tolist() == [.5, .625, .75, .875, 1.0]
     for name, cls in POLICIES.items():
