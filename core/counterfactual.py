@@ -86,6 +86,7 @@ class Edit:
     op: str                   # "delete" | "substitute" | "insert"
     side: int                 # 0: the edit is in text, 1: in text_b
     position: int             # index of the word edited (insert: the word it goes before) in that text
+    anchor: str               # the original word at ``position``
     old: str                  # the word removed or replaced ("" for an insertion)
     new: str                  # the word inserted or put in ("" for a deletion)
     text: str                 # the edited pair (text_b is None for a single sentence)
@@ -99,6 +100,7 @@ class Edit:
     signal_change: float      # mean |Δ policy signal| over blocks
     preds: np.ndarray         # (L,) each block's class on the edited sentence
     confidence: np.ndarray    # (L,) each block's max probability on the edited sentence
+    signal: np.ndarray        # (L,) the policy's signal per block on the edited sentence
 
     @property
     def describe(self) -> str:
@@ -106,7 +108,7 @@ class Edit:
         if self.op == "delete":
             return f"delete '{self.old}'{where}"
         if self.op == "insert":
-            return f"insert '{self.new}' before word {self.position + 1}{where}"
+            return f"insert '{self.new}' before '{self.anchor}'{where}"
         return f"'{self.old}' → '{self.new}'{where}"
 
 
@@ -132,20 +134,25 @@ def _delete(text: str, start: int, end: int) -> str:
     return text[:start] + text[end:]
 
 
-def candidates(text: str, table: dict[str, list[str]]) -> list[tuple[str, int, str, str, str]]:
-    """Single-word edits of ``text``: (op, word index, old, new, edited text), deduplicated, in the order
-    deletions, substitutions, insertions of "not", insertions of "very"."""
+def candidates(text: str, table: dict[str, list[str]]) -> list[tuple[str, int, str, str, str, str]]:
+    """Single-word edits of ``text``: (op, word index, anchor word, old, new, edited text), deduplicated, in
+    the order deletions, substitutions, insertions of "not", insertions of "very"."""
     words = _words(text)
     is_word = [any(ch.isalnum() for ch in w) for _, _, w in words]
     out, seen = [], {text}
-    add = lambda *c: out.append(c) if c[-1] not in seen and c[-1].strip() and not seen.add(c[-1]) else None
+
+    def add(*cand):                     # the last item is the edited text: keep each new one once
+        if cand[-1].strip() and cand[-1] not in seen:
+            seen.add(cand[-1])
+            out.append(cand)
+
     if sum(is_word) > 1:
         for i, (s, e, w) in enumerate(words):
             if is_word[i]:
-                add("delete", i, w, "", _delete(text, s, e))
+                add("delete", i, w, w, "", _delete(text, s, e))
     for i, (s, e, w) in enumerate(words):
         for sub in table.get(w.lower(), []) if is_word[i] else []:
-            add("substitute", i, w, sub, (text[:s] + _cased(sub, w) + text[e:]) if sub else _delete(text, s, e))
+            add("substitute", i, w, w, sub, (text[:s] + _cased(sub, w) + text[e:]) if sub else _delete(text, s, e))
     for ins in ("not", "very"):
         for i, (s, e, w) in enumerate(words):
             prev = words[i - 1][2].lower() if i else ""
@@ -157,7 +164,7 @@ def candidates(text: str, table: dict[str, list[str]]) -> list[tuple[str, int, s
                 ok = w.lower() not in FUNCTION_WORDS
             if ok:
                 head = _cased(ins, w) + " " + w[:1].lower() + w[1:] if i == 0 else ins + " " + w
-                add("insert", i, "", ins, text[:s] + head + text[e:])
+                add("insert", i, w, "", ins, text[:s] + head + text[e:])
     return out
 
 
@@ -218,14 +225,14 @@ def counterfactuals(model, tokenizer, text: str, policy, text_b: str | None = No
     change = np.abs(sig - sig[0]).mean(1)                                 # (1 + C,)
     conf = trace.probs.max(-1)
     found = []
-    for j, (side, op, pos, old, new, _) in enumerate(cands, start=1):
+    for j, (side, op, pos, anchor, old, new, _) in enumerate(cands, start=1):
         kinds = tuple(k for k, hit in zip(KINDS, (exits.exit_block[j] != exits.exit_block[0],
                                                   exits.pred[j] != exits.pred[0], ot[j] and not ot[0],
                                                   ot[0] and not ot[j])) if hit)
         if kinds:
-            found.append(Edit(op, side, pos, old, new, texts[j], None if texts_b is None else texts_b[j],
+            found.append(Edit(op, side, pos, anchor, old, new, texts[j], None if texts_b is None else texts_b[j],
                               int(exits.exit_block[0]), int(exits.exit_block[j]), int(exits.pred[0]),
                               int(exits.pred[j]), kinds, _distance(op, old, new), float(change[j]), preds[j],
-                              conf[j]))
+                              conf[j], sig[j]))
     found.sort(key=lambda e: (e.distance, e.signal_change))
     return found[:max_edits]

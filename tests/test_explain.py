@@ -254,6 +254,7 @@ def test_search_finds_the_deletion_of_not(not_model):
     dele = [e for e in edits if e.op == "delete" and e.old == "not"]
     assert len(dele) == 1 and dele[0].text == "the film is charming"
     assert "prediction_flipped" in dele[0].kinds and (dele[0].old_pred, dele[0].new_pred) == (0, 1)
+    assert dele[0].describe == "delete 'not'" and dele[0].anchor == "not" and dele[0].preds[-1] == 1
     assert any(e.op == "substitute" and e.old == "not" for e in edits), "not → very should flip it as well"
     keys = [(e.distance, e.signal_change) for e in edits]
     assert keys == sorted(keys)
@@ -275,6 +276,7 @@ def test_every_edit_agrees_with_an_independent_record(not_model):
             ex = decide(pol, tr)
             assert (e.old_exit, e.old_pred) == (o.exit_block[0], o.pred[0])
             assert (e.new_exit, e.new_pred) == (ex.exit_block[0], ex.pred[0]) and np.array_equal(e.preds, tr.preds[0])
+            assert np.allclose(e.signal, pol.signal(tr)[0], atol=1e-5)
             want = {"exit_moved": e.new_exit != e.old_exit, "prediction_flipped": e.new_pred != e.old_pred,
                     "overthinking_created": over(tr.preds[0]) and not over(orig.preds[0]),
                     "overthinking_removed": over(orig.preds[0]) and not over(tr.preds[0])}
@@ -303,6 +305,8 @@ def test_candidates_cover_deletions_substitutions_insertions():
     assert "Not the film is good, not bad" not in texts          # not before a determiner-led phrase start
     assert len(texts) == len(cands) and all("  " not in t for t in texts)
     assert all(op in ("delete", "substitute", "insert") for op, *_ in cands)
+    very = [c for c in cands if c[-1] == "The film is very good, not bad"]
+    assert very[0][:5] == ("insert", 3, "good", "", "very")              # before word 3 ("good"), 0-based
 
 
 # ── bad input ───────────────────────────────────────────────────────────────────────────────────────
