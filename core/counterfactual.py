@@ -72,7 +72,7 @@ def substitution_table(vocab: dict[str, list[str]] | None = None) -> dict[str, l
                 table[x].append(y)
     for word, subs in (vocab or {}).items():
         if not isinstance(subs, (list, tuple)):
-            raise ValueError(f"vocab maps a word to a list of replacements; {word!r} maps to {subs!r}")
+            raise TypeError(f"vocab maps a word to a list of replacements; {word!r} maps to {subs!r}")
         table.setdefault(word.lower(), [])
         table[word.lower()] += [s for s in subs if s not in table[word.lower()]]
     return table

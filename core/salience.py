@@ -35,10 +35,10 @@ Dimension legend: L blocks, H heads, T tokens (specials included), W words, K cl
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import singledispatch
-from typing import Callable
 
 import numpy as np
 import torch
