@@ -6,14 +6,14 @@ the ones block 6 would have weighed (the overthinking story of SDN, Kaya et al. 
 here scores, for every block b, exit b's logit for exit b's *own* predicted class.
 
 Methods (``salience(..., method=)``):
-    "ig"            integrated gradients (Sundararajan et al. 2017) over the word-embedding output, with
-                    captum's ``LayerIntegratedGradients``; baseline: the same row with every non-special
+    "ig"            integrated gradients (Sundararajan et al. 2017) over the word-embedding rows, with
+                    captum's ``IntegratedGradients``; baseline: the same row with every non-special
                     token replaced by [PAD] ([CLS]/[SEP] kept, as in captum's BERT tutorial), so position
                     and segment embeddings cancel and the attributions explain the *words*. Completeness:
                     Σ attributions = f(x) − f(baseline); captum's convergence delta is kept as the gap.
                     Binarized layers (core.binary) sign their *weights*, which do not depend on the input,
                     so f is an ordinary piecewise-smooth function of the embeddings and IG is well defined.
-    "grad_x_input"  ∂f/∂e ⊙ e on the same layer (captum ``LayerGradientXActivation``; Shrikumar et al.).
+    "grad_x_input"  ∂f/∂e ⊙ e on the same rows (captum ``InputXGradient``; Shrikumar et al. 2016).
     "rollout"       attention rollout (Abnar & Zuidema 2020): Â_b = ½(mean_h A_b + I), R_b = Â_b R_{b−1};
                     exit b's row is R_b's [CLS] row (cls pooling) or the mean of its rows (mean pooling).
                     Unsigned and class-agnostic; every row sums to 1.
@@ -27,7 +27,10 @@ model class registers its own, next to its definition (this module never imports
 
     @backend.register
     def _(model: HFMultiExit) -> Backend:
-        return Backend(model.<backbone>.embeddings.word_embeddings, lambda *a: staged_exit_logits(model, *a),
+        emb = model.<backbone>.embeddings                  # HF embeddings take inputs_embeds=
+        return Backend(emb.word_embeddings,
+                       lambda e, mask, types, block: staged_exit_logits(
+                           model, emb(inputs_embeds=e, token_type_ids=types), mask, block),
                        lambda *a: <(L, B, H, T, T) from the layers' output_attentions>, max_len, model.cfg.pooling)
 
 Dimension legend: L blocks, H heads, T tokens (specials included), W words, K classes, R rows, E embedding.
@@ -135,10 +138,15 @@ def merge_to_words(token_scores: np.ndarray, word_of_token: np.ndarray, n_words:
 
 @dataclass(frozen=True)
 class Backend:
-    """How to explain one model class. ``exit_logits(ids, mask, types, block)``: (R, T)×3, (R,) long →
-    (R, K), row r's logits at its own exit ``block[r]`` (it must run the word layer, so captum can hook
-    it); ``attention_maps(ids, mask, types)``: (B, T)×3 → (L, B, H, T, T) softmax weights."""
-    word_layer: nn.Module                  # output (R, T, E): IG and grad×input attribute to it
+    """How to explain one model class.
+
+    ``word_embeddings(ids)``: (R, T) → (R, T, E), the word-table rows of the tokens (what IG interpolates);
+    ``exit_logits(e, mask, types, block)``: (R, T, E), (R, T)×2, (R,) long → (R, K), row r's logits at its
+    own exit ``block[r]``, computed from those rows; ``attention_maps(ids, mask, types)``: (B, T)×3 →
+    (L, B, H, T, T) softmax weights. Attribution goes through captum's plain (not layer) methods on ``e``:
+    nothing is hooked into the model, so a model shared by several app sessions is never altered while
+    another session runs it."""
+    word_embeddings: Callable[..., torch.Tensor]
     exit_logits: Callable[..., torch.Tensor]
     attention_maps: Callable[..., torch.Tensor]
     max_len: int                           # longest input (special tokens included)
@@ -153,16 +161,26 @@ def backend(model) -> Backend:
 
 @backend.register
 def _native_backend(model: MultiExitEncoder) -> Backend:
-    return Backend(model.embeddings.word, lambda *a: staged_exit_logits(model, *a),
+    return Backend(lambda ids: model.embeddings.word(ids),
+                   lambda e, mask, types, block: staged_exit_logits(model, native_embed(model, e, types), mask, block),
                    lambda *a: native_attention_maps(model, *a), min(128, model.cfg.max_len), model.cfg.pooling)
 
 
-def staged_exit_logits(model, ids, mask, types, block) -> torch.Tensor:
-    """(R, T)×3, (R,) → (R, K): the same arithmetic as ``MultiExitEncoder.forward`` (embed, blocks, exit
-    heads), but each row leaves the batch after its own exit block, so explaining exit b costs b+1 blocks.
-    Any model with the staged API that core.inference.early_exit uses (``embed``, ``attention_bias``,
-    ``blocks[i](h, bias)``, ``exit(i, h, mask).logits``) can use it in its Backend."""
-    h = model.embed(ids, types)                                   # (R, T, D)
+def native_embed(model: MultiExitEncoder, e: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+    """(R, T, E) word-table rows → (R, T, D) first block input: ``Embeddings.forward`` after its table
+    lookup (COST-EFF projection, + position + segment, LayerNorm, dropout); tests/test_explain.py checks
+    it against the model's own forward."""
+    emb = model.embeddings
+    x = emb.word_proj(e) if emb.word_proj is not None else e
+    x = x + emb.position(torch.arange(e.shape[1], device=e.device))[None] + emb.token_type(types)
+    return emb.drop(emb.norm(x))
+
+
+def staged_exit_logits(model, h: torch.Tensor, mask, block) -> torch.Tensor:
+    """(R, T, D) first block input, (R, T) mask, (R,) exit block → (R, K): the blocks and exit heads of
+    ``MultiExitEncoder.forward``, but each row leaves the batch after its own exit block, so explaining
+    exit b costs b+1 blocks. Any model with the staged API that core.inference.early_exit uses
+    (``attention_bias``, ``blocks[i](h, bias)``, ``exit(i, h, mask).logits``) can use it in its Backend."""
     bias = model.attention_bias(mask, h.dtype)                    # (R, 1, 1, T)
     rows = torch.arange(len(block))
     pieces, order = [], []
@@ -274,19 +292,21 @@ class Salience:
 def _attribute(be: Backend, enc: Tokens, blocks: np.ndarray, target: np.ndarray, method: str, steps: int,
                baseline_ids: torch.Tensor):
     """(R, T) token scores for rows (block, its target) in one captum call; IG also returns its delta."""
-    from captum.attr import LayerGradientXActivation, LayerIntegratedGradients
+    from captum.attr import InputXGradient, IntegratedGradients
 
     r = len(blocks)
-    ids, mask, types = (t.repeat(r, 1) for t in (enc.input_ids, enc.attention_mask, enc.token_type_ids))
+    mask, types = enc.attention_mask.repeat(r, 1), enc.token_type_ids.repeat(r, 1)
+    with torch.no_grad():
+        e = be.word_embeddings(enc.input_ids).repeat(r, 1, 1)          # (R, T, E)
+        e0 = be.word_embeddings(baseline_ids).repeat(r, 1, 1)
     block = torch.as_tensor(blocks, dtype=torch.long)
     extra = (mask, types, block)                       # captum repeats these with the interpolation steps
     tgt = [int(c) for c in target[blocks]]
     if method == "grad_x_input":
-        attr = LayerGradientXActivation(be.exit_logits, be.word_layer).attribute(
-            ids, target=tgt, additional_forward_args=extra)
+        attr = InputXGradient(be.exit_logits).attribute(e, target=tgt, additional_forward_args=extra)
         return attr.sum(-1).detach().double().numpy(), None
-    attr, delta = LayerIntegratedGradients(be.exit_logits, be.word_layer).attribute(
-        ids, baselines=baseline_ids.repeat(r, 1), target=tgt, additional_forward_args=extra, n_steps=steps,
+    attr, delta = IntegratedGradients(be.exit_logits).attribute(
+        e, baselines=e0, target=tgt, additional_forward_args=extra, n_steps=steps,
         return_convergence_delta=True)                 # (R, T, E), (R,)
     return attr.sum(-1).detach().double().numpy(), delta.detach().double().numpy()
 

@@ -135,6 +135,36 @@ def test_ig_takes_more_steps_where_an_exit_is_sharp(not_model):
     assert np.allclose(fine.token_scores.sum(-1) - fine.delta, fine.gain)
 
 
+def test_explaining_never_alters_a_model_that_another_thread_is_running(family_model):
+    """The app shares one model between sessions: while one explains (IG, many forwards), another's
+    record() must see the plain model (no hook, no swapped layer), every time."""
+    import threading
+
+    _, model, tok = family_model
+    texts = ["the story is fresh", "the plot is not good ."]
+    want = record(model, tok, texts).logits
+    done, errors = threading.Event(), []
+
+    def explain():
+        try:
+            for _ in range(3):
+                salience(model, tok, "her performance was not smart .", steps=32, max_steps=32)
+        except Exception as e:              # surfaced below: a failure in the thread must fail the test
+            errors.append(e)
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=explain)
+    worker.start()
+    seen = 0
+    while not done.is_set() or seen == 0:
+        assert np.allclose(record(model, tok, texts).logits, want, atol=1e-5)
+        seen += 1
+    worker.join()
+    assert not errors and seen >= 1
+    assert not model.embeddings.word._forward_hooks and not model.training
+
+
 def test_ig_handles_dropout_and_restores_training_mode():
     torch.manual_seed(0)
     tok = train_wordpiece(not_dataset(200)[0], vocab_size=80, min_frequency=1)
