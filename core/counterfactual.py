@@ -216,7 +216,8 @@ def counterfactuals(model, tokenizer, text: str, policy, text_b: str | None = No
         trace = record(model, tokenizer, texts, texts_b, labels, batch_size=len(texts))
     missing = policy.missing(trace)
     if missing:
-        raise ValueError(f"policy {policy.name!r} cannot run on this model: {missing}")
+        raise ValueError(f"policy {policy.name!r} cannot decide these sentences: it {missing}. Give label= (the "
+                         "true class) for a policy that needs labels, or pick a policy this model supports")
     exits = decide(policy, trace)
     preds = trace.preds                                                   # (1 + C, L)
     ref = int(exits.pred[0]) if label is None else int(label)

@@ -372,6 +372,10 @@ def test_bad_input_gets_clear_errors(not_model):
         counterfactuals(model, tok, "good film", pol, max_edits=0)
     with pytest.raises(TypeError, match="make_policy"):
         counterfactuals(model, tok, "good film", "entropy")
+    with pytest.raises(ValueError, match="'oracle'.*needs labels.*label="):
+        counterfactuals(model, tok, "good film", make_policy("oracle"))
+    oracle = counterfactuals(model, tok, "the film is not good", make_policy("oracle"), label=0, max_edits=100)
+    assert any(e.op == "delete" and e.old == "not" and "prediction_flipped" in e.kinds for e in oracle)
     with pytest.raises(TypeError, match="list of replacements"):
         counterfactuals(model, tok, "good film", pol, vocab={"good": "bad"})
 
