@@ -303,7 +303,7 @@ def _attribute(be: Backend, enc: Tokens, blocks: np.ndarray, target: np.ndarray,
     extra = (mask, types, block)                       # captum repeats these with the interpolation steps
     tgt = [int(c) for c in target[blocks]]
     if method == "grad_x_input":
-        attr = InputXGradient(be.exit_logits).attribute(e, target=tgt, additional_forward_args=extra)
+        attr = InputXGradient(be.exit_logits).attribute(e.requires_grad_(), target=tgt, additional_forward_args=extra)
         return attr.sum(-1).detach().double().numpy(), None
     attr, delta = IntegratedGradients(be.exit_logits).attribute(
         e, baselines=e0, target=tgt, additional_forward_args=extra, n_steps=steps,
