@@ -197,6 +197,7 @@ class HFMultiExit(nn.Module):
     """
 
     exitlens_kind = "hf"
+    lte_head = None                     # no BERxiT learn-to-exit head (MultiExitEncoder's attribute)
 
     def __init__(self, cfg: HFExitConfig, backbone: nn.Module):
         super().__init__()
