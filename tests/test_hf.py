@@ -188,6 +188,28 @@ def test_prototypes_are_the_class_means_of_the_fit_rows(imported):
     assert model.cfg.proto_dim == model.cfg.hidden and np.allclose(tr.proto_emb, tr.pooled, atol=1e-2)
 
 
+def test_salience_and_attention_explain_imported_models(imported):
+    """core.salience's extension point: attention equals transformers' own (eager) attention weights, and
+    integrated gradients of every exit is complete (Σ attributions = f(x) − f(baseline))."""
+    from transformers import AutoModelForSequenceClassification
+
+    from core.salience import attention, salience
+
+    kind, src, res = imported
+    model, tok = checkpoint.load(res.out), checkpoint.load_tokenizer(res.out)
+    text = "a gorgeous , witty , seductive movie ."
+    maps = attention(model, tok, text)                                    # (L, H, T, T)
+    ref = AutoModelForSequenceClassification.from_pretrained(src, attn_implementation="eager").eval()
+    ids = encode_batch(tok, [text], max_len=MAX_LEN)
+    with torch.no_grad():
+        want = ref(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"], output_attentions=True).attentions
+    per_block = len(want) // model.cfg.n_blocks                           # ALBERT: two layers per block
+    assert np.allclose(maps, np.stack([want[i * per_block][0].numpy() for i in range(model.cfg.n_blocks)]), atol=1e-5)
+    sal = salience(model, tok, text, method="ig", steps=32)
+    assert sal.word_scores.shape == (model.cfg.n_blocks, len(sal.words)) and np.isfinite(sal.word_scores).all()
+    assert (sal.completeness_gap < 0.05).all(), sal.completeness_gap
+
+
 def test_import_cli_round_trip_and_card(sentences, tmp_path, monkeypatch, capsys):
     src = build_source("bert", tmp_path / "src", sentences)
     assert is_hf_model_dir(src) and not is_hf_model_dir(tmp_path) and not is_hf_model_dir(tmp_path / "nope")
