@@ -321,9 +321,8 @@ def _attention_maps(model: HFMultiExit, ids, mask, types) -> torch.Tensor:
     for blk in model.blocks:
         layer = blk.layer.albert_layers[0] if model.cfg.model_type == "albert" else blk.layer
         att = layer.get_submodule(path)
-        b, t, _ = h.shape
-        split = lambda y: y.view(b, t, -1, att.attention_head_size).transpose(1, 2)     # (B, H, T, Dh)
-        q, k = split(getattr(att, q_name)(h)), split(getattr(att, k_name)(h))
+        q, k = (getattr(att, name)(h).unflatten(-1, (-1, att.attention_head_size)).transpose(1, 2)
+                for name in (q_name, k_name))                                          # (B, H, T, Dh)
         maps.append(torch.softmax(q @ k.transpose(-1, -2) * att.scaling + bias, dim=-1))
         h = blk(h, bias)
     return torch.stack(maps)

