@@ -12,13 +12,15 @@ CLI:
     python -m core.hf import SRC --task sst2 --out DIR [--exits own-head|probe] [--limit N] [--finetune E]
     python -m core.hf inspect SRC
 
-The model wrapper is core.hf_model (exits, prototypes, save format), the import steps core.hf_import.
+The model wrapper is core.hf_model (exits, prototypes, save format), the import steps core.hf_import, the
+salience/attention backend core.hf_explain (registered by importing this module).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
+from core import hf_explain  # noqa: F401  (registers HFMultiExit with core.salience's explainers)
 from core.hf_import import (
     EXIT_MODES,
     ImportResult,

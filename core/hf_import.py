@@ -39,6 +39,7 @@ from core.hf_model import (
     HFModelError,
     HFMultiExit,
     family,
+    need_transformers,
     strip_pooler,
 )
 
@@ -107,6 +108,7 @@ def inspect_source(src) -> SourceInfo:
     """Read a local folder's (or a hub name's, when online) config; HFModelError says what is wrong."""
     from transformers import AutoConfig
 
+    need_transformers()
     local = Path(str(src)).expanduser()
     src = str(local) if local.exists() else str(src)
     try:

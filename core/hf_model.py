@@ -39,7 +39,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.model import EncoderOutput, ExitOutput, pool, prototype_distance
-from core.salience import Backend, backend, staged_exit_logits
 
 FORMAT = "exitlens-hf/1"
 ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu, "gelu": F.gelu}
@@ -288,46 +287,6 @@ class HFMultiExit(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-# explaining: core.salience's extension point (word-table rows in, each row's own exit's logits out)
-
-_ATTN = {"distilbert": ("attention", "q_lin", "k_lin"), "albert": ("attention", "query", "key")}
-
-
-@backend.register
-def _hf_backend(model: HFMultiExit) -> Backend:
-    emb = model.backbone.embeddings
-    return Backend(emb.word_embeddings, lambda e, mask, types, block: staged_exit_logits(
-        model, _embed_rows(model, e, types), mask, block), lambda *a: _attention_maps(model, *a),
-        min(128, model.cfg.max_len), model.cfg.pooling)
-
-
-def _embed_rows(model: HFMultiExit, e: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
-    """(R, T, E) word-table rows → (R, T, D): ``embed`` after its table lookup (HF's ``inputs_embeds``)."""
-    emb = model.backbone.embeddings
-    if model.cfg.family.token_types:
-        h = emb(inputs_embeds=e, token_type_ids=types if model.cfg.token_types else torch.zeros_like(types))
-    else:
-        h = emb(None, inputs_embeds=e)
-    return model.backbone.get_submodule(model._embed_proj)(h) if model._embed_proj is not None else h
-
-
-def _attention_maps(model: HFMultiExit, ids, mask, types) -> torch.Tensor:
-    """(L, B, H, T, T) softmax(q kᵀ·scaling + bias) of each block's (ALBERT: its first layer's) attention,
-    from the layer's own q/k projections on the block input: the model's attention kernel is not switched."""
-    path, q_name, k_name = _ATTN.get(model.cfg.model_type, ("attention.self", "query", "key"))
-    h = model.embed(ids, types)
-    bias = model.attention_bias(mask, h.dtype)
-    maps = []
-    for blk in model.blocks:
-        layer = blk.layer.albert_layers[0] if model.cfg.model_type == "albert" else blk.layer
-        att = layer.get_submodule(path)
-        q, k = (getattr(att, name)(h).unflatten(-1, (-1, att.attention_head_size)).transpose(1, 2)
-                for name in (q_name, k_name))                                          # (B, H, T, Dh)
-        maps.append(torch.softmax(q @ k.transpose(-1, -2) * att.scaling + bias, dim=-1))
-        h = blk(h, bias)
-    return torch.stack(maps)
-
-
 def _has(module: nn.Module, path: str) -> bool:
     try:
         module.get_submodule(path)
@@ -345,10 +304,20 @@ def strip_pooler(base: nn.Module) -> nn.Module:
     return base
 
 
+def need_transformers() -> None:
+    """The wrapper calls layers the transformers ≥ 5 way (``layer(h, mask)`` → tensor, one mask form)."""
+    import transformers
+
+    if int(transformers.__version__.split(".")[0]) < 5:
+        raise HFModelError(f"transformers {transformers.__version__} is installed; importing Hugging Face models "
+                           "needs transformers ≥ 5", "pip install -r requirements.txt (or 'transformers>=5')")
+
+
 def build_backbone(model_type: str, hf_config: dict) -> nn.Module:
     """A freshly initialised base model (no pooler) of this transformers config."""
     from transformers import CONFIG_MAPPING, AutoModel
 
+    need_transformers()
     config = CONFIG_MAPPING[model_type].from_dict(dict(hf_config))
     return strip_pooler(AutoModel.from_config(config, attn_implementation="sdpa"))
 
