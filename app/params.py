@@ -1,38 +1,29 @@
 """Query-parameter (de)serialisation and sanitising — pure functions, no Streamlit.
 
 The shareable state of a view lives in the URL (``st.query_params``): model, data, exit policy and its
-threshold, and a few page keys. Anything a user can type into a URL is checked here: an unknown name
+parameters, and a few page keys. Anything a user can type into a URL is checked here: an unknown name
 falls back to the default, a NaN / negative / huge number is clamped into range or replaced by the
 default — and every such change comes back as a sentence the app shows with ``st.warning``.
 
-Block numbers are 1-based in the URL and the UI, 0-based in core.
+The policy's URL keys come from the policy's own description (core.policy_base): ``threshold``,
+``earliest`` (1-based) and one key per extra parameter (``lam``, ``direction``, ``reference`` …), so a new
+policy needs nothing here. Block numbers are 1-based in the URL and the UI, 0-based in core.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from core.policies import POLICIES, Patience, ThresholdPolicy
+from core.policies import POLICIES, Param, Policy, Shape, ThresholdPolicy, make_policy
 
 # Query-parameter names (shared by the sidebar and the pages)
 QP_MODEL, QP_CKPT = "model", "ckpt"
 QP_DATA, QP_TASK, QP_SPLIT, QP_LIMIT = "data", "task", "split", "limit"
-QP_POLICY, QP_THRESHOLD, QP_LAM, QP_DIRECTION, QP_REFERENCE, QP_EARLIEST = (
-    "policy", "threshold", "lam", "direction", "reference", "earliest")
+QP_POLICY, QP_THRESHOLD, QP_EARLIEST = "policy", "threshold", "earliest"
 DATA_SOURCES = {"glue": "GLUE split", "probes": "probe sentences", "upload": "uploaded CSV"}
-
-# Sweeps and sliders share one grid, so that a point clicked on the Pareto chart is a slider position:
-# linspace(lo, hi, SWEEP_POINTS) — 201 points give steps of exactly 0.005 on [0, 1].
-SWEEP_POINTS = 201
-
-DEFAULT_THRESHOLDS = {          # a reasonable first view per policy (clamped into the model's range)
-    "entropy": 0.25, "norm_entropy": 0.4, "maxprob": 0.9, "patience": 2.0,
-    "frac_reduction": 0.1, "edr": 0.4, "lte": 0.5,
-}
-MAX_LAMBDA = 10.0
 MAX_LIMIT = 1_000_000
+DEFAULT_LIMIT = 1000
 TEXT_URL_CHARS = 500            # the longest sentence kept in a shareable URL
 
 
@@ -103,80 +94,25 @@ def changed(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, 
 
 
 # ──────────────────────────────────────────────────────────────────────────────────────────────────
-# Policies: what the sidebar offers for a model, and each threshold slider's range
-
-def shape_stub(n_blocks: int, n_classes: int):
-    """What ``ThresholdPolicy.threshold_range(trace)`` reads off a trace (its shape), without a trace."""
-    return SimpleNamespace(n_blocks=int(n_blocks), n_classes=int(n_classes))
-
+# Policies, from their own description
 
 def supported_policies(has_prototypes: bool, has_lte: bool) -> list[str]:
-    """Every policy in core.policies that a model with these heads can run (the oracle needs labels,
-    which the pages check)."""
-    out = []
-    for name, cls in POLICIES.items():
-        if "proto_dist" in cls.needs and not has_prototypes:
-            continue
-        if "lte" in cls.needs and not has_lte:
-            continue
-        out.append(name)
-    return out
+    """Every registered policy a model with these heads can run (the oracle needs labels: pages check)."""
+    return [name for name, cls in POLICIES.items() if cls.runs_on(has_prototypes, has_lte)]
 
 
-@dataclass(frozen=True)
-class SliderSpec:
-    """A threshold slider: [lo, hi] in ``step``s, its default, label and unit (from the policy class)."""
-
-    policy: str
-    lo: float
-    hi: float
-    step: float
-    default: float
-    label: str
-    unit: str
-    integer: bool = False
-
-    def clamp(self, x: float) -> float:
-        x = min(max(float(x), self.lo), self.hi)
-        return float(round(x)) if self.integer else x
-
-    @property
-    def fmt(self) -> str:
-        return "%d" if self.integer else ("%.3f" if self.step >= 0.001 else "%.4f")
+def parse_param(raw: Any, p: Param, what: str) -> tuple[Any, str | None]:
+    """One extra policy parameter from the URL, by its description."""
+    if p.kind == "choice":
+        return parse_choice(raw, list(p.options), p.default, what)
+    return parse_float(raw, p.lo, p.hi, p.default, what)
 
 
-def slider_spec(policy: str, n_blocks: int, n_classes: int) -> SliderSpec | None:
-    """The threshold slider of ``policy`` for a model of this shape (None for the oracle).
-
-    The slider's grid is the sweep's grid (``SWEEP_POINTS`` evenly spaced thresholds over
-    ``threshold_range``), so every point of the Pareto chart is a slider position. Patience is a whole
-    number 1..L (t = L never fires: the full model)."""
-    cls = POLICIES[policy]
-    if not issubclass(cls, ThresholdPolicy):
-        return None
-    label = f"{cls.threshold_label} ({cls.unit})" if cls.unit else cls.threshold_label
-    if issubclass(cls, Patience):
-        hi = float(max(n_blocks, 2))
-        return SliderSpec(policy, 1.0, hi, 1.0, min(DEFAULT_THRESHOLDS["patience"], hi - 1), label, cls.unit, True)
-    lo, hi = cls.threshold_range(shape_stub(n_blocks, n_classes))
-    lo, hi = float(lo), float(hi)
-    step = (hi - lo) / (SWEEP_POINTS - 1)
-    default = min(max(DEFAULT_THRESHOLDS.get(policy, lo), lo), hi)
-    return SliderSpec(policy, lo, hi, step, default, label, cls.unit)
-
-
-def sweep_grid(spec: SliderSpec):
-    """The thresholds a sweep uses for this slider: exactly its positions."""
-    import numpy as np
-    if spec.integer:
-        return np.arange(spec.lo, spec.hi + 0.5)
-    return np.linspace(spec.lo, spec.hi, SWEEP_POINTS)
-
-
-def parse_policy(qp: Mapping[str, Any], policies: Sequence[str], default_policy: str, n_blocks: int,
-                 n_classes: int) -> tuple[dict, list[str]]:
-    """Policy, threshold, λ, direction, reference and earliest exit block from the URL, sanitised for
-    a model with ``n_blocks`` blocks and ``n_classes`` classes. Returns (values, warnings)."""
+def parse_policy(qp: Mapping[str, Any], policies: Sequence[str], default_policy: str,
+                 shape: Shape) -> tuple[dict, list[str]]:
+    """The policy's name, threshold, extra parameters and earliest exit block (1-based) from the URL,
+    sanitised for a model of this shape. Returns (values, warnings): values holds ``policy``,
+    ``earliest``, ``threshold`` (threshold policies) and one entry per extra parameter."""
     warns: list[str] = []
 
     def note(pair):
@@ -185,40 +121,58 @@ def parse_policy(qp: Mapping[str, Any], policies: Sequence[str], default_policy:
             warns.append(w)
         return value
 
-    policy = note(parse_choice(qp.get(QP_POLICY), list(policies), default_policy, "exit policy"))
-    out: dict[str, Any] = {"policy": policy}
-    spec = slider_spec(policy, n_blocks, n_classes)
-    if spec is not None:
-        thr = note(parse_float(qp.get(QP_THRESHOLD), spec.lo, spec.hi, spec.default,
-                               f"{POLICIES[policy].symbol} threshold"))
+    name = note(parse_choice(qp.get(QP_POLICY), list(policies), default_policy, "exit policy"))
+    cls = POLICIES[name]
+    out: dict[str, Any] = {"policy": name}
+    if issubclass(cls, ThresholdPolicy):
+        spec = cls.threshold_spec(shape)
+        thr = note(parse_float(qp.get(QP_THRESHOLD), spec.lo, spec.hi, spec.default, f"{cls.symbol} threshold"))
         if spec.integer and not float(thr).is_integer():
-            warns.append(f"The patience {thr:g} in the URL is not a whole number of blocks: rounded to {round(thr)}.")
+            warns.append(f"The {cls.threshold_label} {thr:g} in the URL is not a whole number: rounded to "
+                         f"{round(thr)}.")
         out["threshold"] = spec.clamp(thr)
-    out["lam"] = note(parse_float(qp.get(QP_LAM), 0.0, MAX_LAMBDA, 1.0, "EDR λ"))
-    out["direction"] = note(parse_choice(qp.get(QP_DIRECTION), ["below", "above"], "below", "direction"))
-    out["reference"] = note(parse_choice(qp.get(QP_REFERENCE), ["previous", "first"], "previous", "reference"))
-    out["earliest"] = note(parse_int(qp.get(QP_EARLIEST), 1, n_blocks, 1, "earliest exit block"))
+    for p in cls.extra:
+        out[p.name] = note(parse_param(qp.get(p.name), p, p.label))
+    out["earliest"] = note(parse_int(qp.get(QP_EARLIEST), 1, shape.n_blocks, 1, "earliest exit block"))
     return out, warns
 
 
-def policy_params(policy: str, threshold: float | None, lam: float, direction: str, reference: str,
-                  earliest: int) -> dict:
-    """Keyword arguments for ``core.policies.make_policy`` (earliest is 1-based, min_block 0-based)."""
-    p: dict[str, Any] = {"min_block": max(int(earliest) - 1, 0)}
-    if threshold is not None and issubclass(POLICIES[policy], ThresholdPolicy):
-        p["threshold"] = float(threshold)
-    if policy == "edr":
-        p["lam"] = float(lam)
-    if policy == "frac_reduction":
-        p["direction"], p["reference"] = direction, reference
-    return p
+def build_policy(name: str, threshold: float | None, earliest: int, extra: Mapping[str, Any]) -> Policy:
+    """``make_policy`` from what the sidebar holds (earliest is 1-based, min_block 0-based)."""
+    cls = POLICIES[name]
+    params: dict[str, Any] = {"min_block": max(int(earliest) - 1, 0)}
+    if issubclass(cls, ThresholdPolicy):
+        params["threshold"] = float(threshold)
+    for p in cls.extra:
+        params[p.name] = float(extra[p.name]) if p.kind == "float" else extra[p.name]
+    return make_policy(name, **params)
 
 
-def fixed_params(policy: str, lam: float, direction: str, reference: str, earliest: int) -> dict:
-    """The parameters other than the threshold, for a sweep of ``policy``."""
-    return policy_params(policy, None, lam, direction, reference, earliest)
+def policy_url(policy: Policy, all_extra_keys: Sequence[str] = ()) -> dict[str, Any]:
+    """The URL entries of ``policy``; the extra keys of other policies are removed (None)."""
+    out: dict[str, Any] = {k: None for k in all_extra_keys}
+    out[QP_POLICY] = policy.name
+    out[QP_THRESHOLD] = policy.threshold if isinstance(policy, ThresholdPolicy) else None
+    out[QP_EARLIEST] = policy.min_block + 1 if policy.min_block > 0 else None
+    for p in type(policy).extra:
+        out[p.name] = getattr(policy, p.name)
+    return out
 
 
-def sweep_params(policies: Sequence[str], lam: float, direction: str, reference: str, earliest: int) -> dict:
-    """``core.analysis.sweep_all(params=…)``: every policy with the sidebar's fixed parameters."""
-    return {name: fixed_params(name, lam, direction, reference, earliest) for name in policies}
+def extra_keys() -> list[str]:
+    """Every extra-parameter URL key of every registered policy."""
+    return sorted({p.name for cls in POLICIES.values() for p in cls.extra})
+
+
+def sweep_params(policies: Sequence[str], current: Policy) -> dict[str, dict]:
+    """``core.analysis.sweep_all(params=…)``: the current policy with its own parameters, every other
+    policy with its defaults — all with the current earliest exit block."""
+    out = {}
+    for name in policies:
+        cls = POLICIES[name]
+        if name == current.name:
+            params = {k: v for k, v in current.params.items() if k != "threshold"}
+        else:
+            params = {"min_block": current.min_block, **{p.name: p.default for p in cls.extra}}
+        out[name] = params
+    return out

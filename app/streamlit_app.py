@@ -1,6 +1,9 @@
 """ExitLens — the entry point: page setup, navigation, the shared sidebar; then the chosen page runs.
 
     streamlit run app/streamlit_app.py
+
+Icons are emoji (drawn by the browser's own fonts): Streamlit's ``:material/…`` icons and page icon make the
+browser fetch an icon font, and the app makes no request that leaves its own server.
 """
 import sys
 from pathlib import Path
@@ -11,22 +14,24 @@ if str(ROOT) not in sys.path:            # `streamlit run app/streamlit_app.py` 
 
 import streamlit as st  # noqa: E402
 
-st.set_page_config(page_title="ExitLens", page_icon=":material/logout:", layout="wide")
+st.set_page_config(page_title="ExitLens", page_icon=str(ROOT / "app" / "logo.svg"), layout="wide")
 
 from app import sidebar  # noqa: E402
+from core.threads import single_threaded  # noqa: E402
 
+single_threaded()
 pages = {
     "Explore": [
-        st.Page("views/playground.py", title="Playground", icon=":material/edit_note:", default=True),
-        st.Page("views/thresholds.py", title="Threshold debugger", icon=":material/tune:", url_path="thresholds"),
-        st.Page("views/prototypes.py", title="Prototypes & overthinking", icon=":material/scatter_plot:", url_path="prototypes"),
+        st.Page("views/playground.py", title="Playground", icon="✏️", default=True),
+        st.Page("views/thresholds.py", title="Threshold debugger", icon="🎚️", url_path="thresholds"),
+        st.Page("views/prototypes.py", title="Prototypes & overthinking", icon="✨", url_path="prototypes"),
     ],
     "Models": [
-        st.Page("views/weights.py", title="Binarized weights", icon=":material/memory:", url_path="weights"),
-        st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
+        st.Page("views/weights.py", title="Binarized weights", icon="🧮", url_path="weights"),
+        st.Page("views/compare.py", title="Compare", icon="⚖️", url_path="compare"),
     ],
     "Learn": [
-        st.Page("views/learn.py", title="Learn", icon=":material/school:", url_path="learn"),
+        st.Page("views/learn.py", title="Learn", icon="🎓", url_path="learn"),
     ],
 }
 page = st.navigation(pages)

@@ -27,7 +27,9 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-import app.state  # noqa: E402,F401  (single-threaded torch and BLAS, as the app runs)
+from core.threads import single_threaded  # noqa: E402
+
+single_threaded()                     # as the app runs
 
 SENTENCES = [
     "a gorgeous , witty , seductive movie .",
@@ -45,7 +47,7 @@ def row(what: str, value: str, goal: str, ok: bool | None) -> None:
 
 
 def ensure_models(models_dir: Path) -> Path:
-    from app.state import list_models
+    from core.bundle import list_models
     if list_models(models_dir):
         return models_dir
     from core.train import TrainConfig, train
@@ -58,8 +60,8 @@ def ensure_models(models_dir: Path) -> Path:
 
 
 def bench_record(models_dir: Path, names: list[str], repeats: int = 30) -> None:
-    from app.state import freeze_binarized
     from core import checkpoint
+    from core.binary import freeze_binarized
     from core.inference import record
     print("sentence → full Trace (core.inference.record, batch of one, model cached)")
     for name in names:
@@ -76,7 +78,7 @@ def bench_record(models_dir: Path, names: list[str], repeats: int = 30) -> None:
             for i in range(repeats):
                 s = SENTENCES[i % len(SENTENCES)]
                 t0 = time.perf_counter()
-                with torch.inference_mode():                               # as app.state.sentence_trace
+                with torch.inference_mode():                               # as app.state.sentence
                     record(model, tok, [s], batch_size=1)
                 times.append(time.perf_counter() - t0)
             med, best = statistics.median(times) * 1e3, min(times) * 1e3
@@ -98,7 +100,7 @@ def bench_page(models_dir: Path, model: str, repeats: int = 15) -> None:
         print("  the page raised:", [e.value for e in at.exception])
         return
     times = []
-    for i in range(repeats):                     # alternate sentences: every rerun records a new one half the time
+    for _ in range(repeats):                     # alternate sentences: every rerun records a new one half the time
         t0 = time.perf_counter()
         at.run()
         times.append(time.perf_counter() - t0)
@@ -119,10 +121,11 @@ def bench_umap(models_dir: Path, model: str, n: int) -> None:
     import logging
     logging.getLogger("streamlit").setLevel(logging.ERROR)
     from app import state
+    from core import projection
+    from core.bundle import list_models
     from core.cache import trace_for
-    from core.data import get_task
     from core.checkpoint import load_card
-    from app.state import list_models
+    from core.data import get_task
     sst2 = [m for m in list_models(models_dir) if load_card(models_dir / m).get("task") == "sst2"]
     model = model if model in sst2 or not sst2 else sst2[0]       # SST-2 train has > 5,000 sentences
     task = load_card(models_dir / model).get("task") or "sst2"
@@ -133,20 +136,20 @@ def bench_umap(models_dir: Path, model: str, n: int) -> None:
     print(f"  (trace of {tr.n:,} samples ready in {time.perf_counter() - t0:.1f} s; cached on disk afterwards)")
     tid = f"bench-{model}-{task}-{split}-{n}"
     block = tr.n_blocks - 1
-    path = state.projection_path(tid, block, "UMAP", tr.n)
+    path = projection.projection_path(tid, block, "UMAP", tr.n)
     path.unlink(missing_ok=True)
     t0 = time.perf_counter()
     xy, pxy = state.project(tr, tid, block, "UMAP")
     first = time.perf_counter() - t0
     path.unlink(missing_ok=True)
-    state._project_cached.clear()
+    state.project.clear()
     t0 = time.perf_counter()
     state.project(tr, tid, block, "UMAP")
     warm = time.perf_counter() - t0
     t0 = time.perf_counter()
     state.project(tr, tid, block, "UMAP")
     mem = time.perf_counter() - t0
-    state._project_cached.clear()
+    state.project.clear()
     t0 = time.perf_counter()
     state.project(tr, tid, block, "UMAP")
     disk = time.perf_counter() - t0

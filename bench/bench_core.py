@@ -19,15 +19,15 @@ import torch
 from core import checkpoint
 from core.config import preset
 from core.data import load_task
-from core.inference import _order_by_length, record
 from core.model import MultiExitEncoder
+from core.runner import order_by_length, record
 from core.tokenizer import encode_batch, load_minilm_tokenizer, train_wordpiece
 from core.weights import size_report
 
 
 def _plain_forward(model, tok, texts, batch_size, max_len):
     """What any classifier does: tokenize, batch by length, run the model, keep the final logits."""
-    order, _ = _order_by_length(tok, texts, None, max_len)
+    order, _ = order_by_length(tok, texts, None, max_len)
     outs = []
     with torch.no_grad():
         for s in range(0, len(texts), batch_size):
@@ -40,8 +40,12 @@ def _plain_forward(model, tok, texts, batch_size, max_len):
 def bench_record(model, tok, texts, batch_size=64, max_len=64, repeats=5):
     plain, rec = [], []
     for _ in range(repeats):                      # interleaved, so drift in machine load hits both alike
-        t = time.perf_counter(); _plain_forward(model, tok, texts, batch_size, max_len); plain.append(time.perf_counter() - t)
-        t = time.perf_counter(); record(model, tok, texts, batch_size=batch_size, max_len=max_len); rec.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        _plain_forward(model, tok, texts, batch_size, max_len)
+        plain.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        record(model, tok, texts, batch_size=batch_size, max_len=max_len)
+        rec.append(time.perf_counter() - t)
     return float(np.median(plain)), float(np.median(rec))
 
 

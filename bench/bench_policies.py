@@ -18,17 +18,17 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
 if __package__ in (None, ""):           # run as a script: make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.analysis import sweep                                          # noqa: E402
+from core.analysis import sweep  # noqa: E402
 from core.policies import POLICIES, EntropyThreshold, Patience, decide  # noqa: E402
-from core.trace import Trace                                             # noqa: E402
+from core.trace import Trace  # noqa: E402
 
 SWEEP_POLICIES = ("entropy", "norm_entropy", "maxprob", "patience", "frac_reduction", "edr", "lte")
 GOAL_A_S = 0.5

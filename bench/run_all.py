@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default=None, help="comma-separated subset of " + ",".join(BENCHES))
     a = ap.parse_args(argv)
     names = a.only.split(",") if a.only else BENCHES
-    lines = [f"# ExitLens benchmark report", "", f"- when: {time.strftime('%Y-%m-%d %H:%M %Z')}",
+    lines = ["# ExitLens benchmark report", "", f"- when: {time.strftime('%Y-%m-%d %H:%M %Z')}",
              f"- machine: {machine()}", ""]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     failed = 0

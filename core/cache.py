@@ -42,7 +42,7 @@ def trace_for(model_dir, task: str, split: str = "validation", limit: int | None
     cache, or recorded and cached."""
     from core import checkpoint
     from core.data import get_task
-    from core.inference import record
+    from core.runner import record
     from core.splits import load_split
 
     path = trace_path(model_dir, task, split, limit)

@@ -14,8 +14,6 @@ import shlex
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from core import checkpoint
 from core.analysis import destructive_overthinking, oracle_accuracy, pareto_front, per_exit_metric, sweep_all
 from core.cache import trace_for

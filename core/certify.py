@@ -378,7 +378,7 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="use only the first N rows of each split (quick runs)")
     ap.add_argument("--html", default=None, help="also write the threshold report of the first row to this file")
     a = ap.parse_args(argv)
-    from core.checkpoint import load_card         # here, not at the top: it loads torch, which certify never needs
+    from core.checkpoint import load_card  # here, not at the top: it loads torch, which certify never needs
     model = Path(a.model)
     if not (model / "model.safetensors").is_file():
         ap.error(f"{model} is not a model directory (no model.safetensors): give e.g. assets/models/beex-sst2")

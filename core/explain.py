@@ -14,10 +14,21 @@ Nothing here imports Streamlit: the results are plain dataclasses of numpy array
 (``Salience.word_scores`` is the blocks × words heatmap, ``Salience.words`` its labels, ``target`` the class
 each block explains, ``exit_block`` where the policy stops).
 """
-from core.counterfactual import (KINDS, Edit, candidates, counterfactuals,
-                                 substitution_table)
-from core.salience import (METHODS, Backend, Salience, Tokens, attention, attention_weights, backend,
-                           encode_words, merge_to_words, rollout, salience, staged_exit_logits)
+from core.counterfactual import KINDS, Edit, candidates, counterfactuals, substitution_table
+from core.salience import (
+                                 METHODS,
+                                 Backend,
+                                 Salience,
+                                 Tokens,
+                                 attention,
+                                 attention_weights,
+                                 backend,
+                                 encode_words,
+                                 merge_to_words,
+                                 rollout,
+                                 salience,
+                                 staged_exit_logits,
+)
 
 __all__ = ["KINDS", "METHODS", "Backend", "Edit", "Salience", "Tokens", "attention", "attention_weights", "backend",
            "candidates", "counterfactuals", "encode_words", "merge_to_words", "rollout", "salience",

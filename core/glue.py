@@ -29,15 +29,21 @@ file, the row where it can, and what to do about it.
 """
 from __future__ import annotations
 
-from __future__ import annotations
-
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
-from core.tables import (HIDDEN_LABEL, DataError, TsvLayout, expected_columns, head_rows,  # noqa: F401
-                         normalize, read_tsv, root_message)
+from core.tables import (  # noqa: F401
+    HIDDEN_LABEL,
+    DataError,
+    TsvLayout,
+    expected_columns,
+    head_rows,
+    normalize,
+    read_tsv,
+    root_message,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_GLUE_DIR = REPO_ROOT.parent / "shared" / "data" / "glue"
@@ -361,15 +367,3 @@ def _load_local(task: Task, split: str, path: Path, limit: int | None):
     if table.num_rows == 0:
         raise DataError(f"{path} has a header but no rows: re-download {task.folder}/{path.name}")
     return normalize(head_rows(table, limit), task, layout, split, str(path), layout.first_data_line)
-
-
-
-def task_texts(task: str) -> list[str]:
-    """Every sentence of every local split of ``task`` and the probe set (what vocabulary trimming keeps)."""
-    from core.uploads import load_probes
-
-    out = list(load_probes()["text"])
-    for split in available_splits(task):
-        ds = load_task(task, split)
-        out += list(ds["text"]) + (list(ds["text_b"]) if "text_b" in ds.column_names else [])
-    return out

@@ -13,7 +13,9 @@ import torch
 from safetensors.torch import load_file
 
 from core.config import ModelConfig, preset
+from core.glue import available_splits, load_task
 from core.model import MultiExitEncoder
+from core.uploads import load_probes
 
 
 def model_dir() -> Path:
@@ -72,6 +74,15 @@ def load_minilm(cfg: ModelConfig | None = None, **overrides) -> MultiExitEncoder
 
 
 # vocabulary trimming: keep the rows of the 30,522 × 384 word embedding that a task can use
+
+def task_texts(task: str) -> list[str]:
+    """Every sentence of every local split of ``task`` and the probe set (what vocabulary trimming keeps)."""
+    out = list(load_probes()["text"])
+    for split in available_splits(task):
+        ds = load_task(task, split)
+        out += list(ds["text"]) + (list(ds["text_b"]) if "text_b" in ds.column_names else [])
+    return out
+
 
 def task_token_ids(tokenizer, texts: list[str], common: int = 5000) -> list[int]:
     """Ids worth keeping: every token the texts use, every single character (with and without '##', so

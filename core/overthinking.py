@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.metrics import Cost, cost, need_labels
-from core.policy_base import Exits, decide
 from core.policies import Oracle
+from core.policy_base import Exits, decide
 from core.stat import Stat
 from core.trace import Trace
 

@@ -21,13 +21,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.policy_base import (DEFAULT_GRID_SIZE, Exits, Param, Policy, Shape, ThresholdPolicy,  # noqa: F401
-                              ThresholdSpec, decide)
+from core.policy_base import DEFAULT_GRID_SIZE, Exits, Param, Policy, Shape, ThresholdPolicy, ThresholdSpec, decide  # noqa: F401
 from core.segments import ExitSegments, count_le, decide_many  # noqa: F401
-from core.signals import (class_argmax, class_max, dr, dr_signal, edr, edr_from, frac_reduction_signal,  # noqa: F401
-                          margin, max_prob, patience_count, prototype_radii)
-from core.signals import _require
-from core.trace import Trace
+from core.signals import (  # noqa: F401
+    _require,
+    class_argmax,
+    class_max,
+    dr,
+    dr_signal,
+    edr,
+    edr_from,
+    frac_reduction_signal,
+    margin,
+    max_prob,
+    patience_count,
+    prototype_radii,
+)
+
 
 class EntropyThreshold(ThresholdPolicy):
     """DeeBERT / COST-EFF (methods §4.1, §3.5): exit at the first block with H(p_i) < S, in nats."""

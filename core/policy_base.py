@@ -148,7 +148,7 @@ class Policy:
         """The constructor arguments: ``type(p)(**p.params)`` rebuilds the policy."""
         return {"min_block": self.min_block}
 
-    def replace(self, **changes) -> "Policy":
+    def replace(self, **changes) -> Policy:
         return type(self)(**{**self.params, **changes})
 
     def fires(self, trace: Trace) -> np.ndarray:  # (N, l) bool
@@ -182,8 +182,12 @@ class Policy:
         return f"{type(self).__name__}({args})"
 
 
+def _num(x: float, fmt: str) -> str:
+    return format(int(round(x)), "d") if fmt == "d" else format(float(x), fmt)
+
+
 def _values(v: np.ndarray, fmt: str) -> str:
-    return ", ".join(format(float(x), fmt) if np.isfinite(x) else "—" for x in v)
+    return ", ".join(_num(x, fmt) if np.isfinite(x) else "—" for x in v)
 
 
 class ThresholdPolicy(Policy):
@@ -279,12 +283,12 @@ class ThresholdPolicy(Policy):
         early = f"; blocks 1–{first} may not exit" if first > 0 else ""
         fired = exits.fired is None or bool(exits.fired[i])
         if fired:
-            return (f"exited at block {e + 1}: {what} {format(s[e], fmt)} {hit} {sym} = "
-                    f"{format(thr[e], fmt)}{before}{early}")
+            return (f"exited at block {e + 1}: {what} {_num(s[e], fmt)} {hit} {sym} = "
+                    f"{_num(thr[e], fmt)}{before}{early}")
         a = int(exits.answer_block[i])
         answer = "" if a == e else f"; block {a + 1} answers (the policy's fallback)"
         vals = _values(s[first:], fmt)
-        return (f"ran all {trace.n_blocks} blocks: {what} never went {hit} {sym} = {format(thr[-1], fmt)} "
+        return (f"ran all {trace.n_blocks} blocks: {what} never went {hit} {sym} = {_num(thr[-1], fmt)} "
                 f"(blocks {first + 1}–{trace.n_blocks}: {vals}){early}{answer}")
 
     def signal_name(self) -> str:

@@ -102,7 +102,7 @@ def decide_many(policy: ThresholdPolicy, trace: Trace, thresholds) -> ExitSegmen
     if not isinstance(policy, ThresholdPolicy):
         raise TypeError(f"decide_many needs a threshold policy, got {type(policy).__name__}")
     thr = policy.check_thresholds(np.asarray(thresholds, dtype=np.float64).reshape(-1), trace)
-    n, n_blocks, t_count = trace.n, trace.n_blocks, len(thr)
+    n_blocks, t_count = trace.n_blocks, len(thr)
     below = policy.direction == "below"
     never = np.inf if below else -np.inf
     s = np.asarray(policy.signal(trace))                                         # (N, L), may be the trace's own

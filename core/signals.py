@@ -8,14 +8,13 @@ sample's signals as labelled :class:`core.stat.Stat` values.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from core.stat import Stat
 from core.trace import EPS, Trace, fractional_reduction
-
 
 # ──────────────────────────────────────────────────────────────────────────────────────────────────
 # Reductions over the class axis

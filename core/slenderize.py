@@ -12,7 +12,7 @@ exits"), or plain |W| when no data is given.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 
@@ -115,8 +115,7 @@ def main(argv=None) -> int:
     import argparse
 
     from core import checkpoint
-    from core.minilm import task_token_ids, trim_vocab
-    from core.train import task_texts
+    from core.minilm import task_texts, task_token_ids, trim_vocab
 
     ap = argparse.ArgumentParser(prog="python -m core.slenderize")
     ap.add_argument("cmd", choices=["shrink"])

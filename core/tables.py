@@ -11,14 +11,23 @@ from __future__ import annotations
 
 import csv
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 HIDDEN_LABEL = -1  # GLUE test labels are not public; HF glue uses -1 for them too
+
+
+class Task(Protocol):
+    """What normalization reads off a task (core.glue.Task; the registry imports this module, not back)."""
+
+    name: str
+    label_names: tuple[str, ...]
+    strip_trailing_spaces: bool
 
 
 class DataError(ValueError):

@@ -20,8 +20,9 @@ padding state.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import torch
 from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
@@ -244,3 +245,64 @@ def _stateless_copy(tokenizer: Tokenizer) -> Tokenizer:
     copy = Tokenizer.from_str(tokenizer.to_str())
     _make_stateless(copy)
     return copy
+
+
+# ----------------------------------------------------------------------------- one text, looked at closely
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What the model reads of one text (or pair): its word pieces, which of them it does not know."""
+
+    pieces: list[str]          # the encoded row's pieces, special tokens included (after truncation)
+    unknown: list[bool]        # per piece: it is the tokenizer's unknown token
+    special: list[bool]        # per piece: a special token ([CLS], [SEP])
+    n_tokens: int              # tokens before truncation, special tokens included
+    max_len: int
+
+    @property
+    def truncated(self) -> bool:
+        return self.n_tokens > self.max_len
+
+    @property
+    def n_text(self) -> int:
+        """Pieces of text kept (special tokens not counted)."""
+        return sum(not s for s in self.special)
+
+    @property
+    def n_unknown(self) -> int:
+        return sum(self.unknown)
+
+    @property
+    def unknown_share(self) -> float:
+        return self.n_unknown / self.n_text if self.n_text else 0.0
+
+
+UNKNOWN_TOKENS = ("[UNK]", "<unk>")
+
+
+def encode_one(tokenizer: Tokenizer, text: str, text_b: str | None = None,
+               max_len: int = 128) -> tuple[dict[str, torch.Tensor], TokenInfo]:
+    """What ``encode_batch`` gives for one text (or pair), tokenized once, and what the model reads of it
+    (:class:`TokenInfo`: pieces, unknown pieces, length before truncation)."""
+    pair = text_b is not None
+    if tokenizer.truncation is not None or tokenizer.padding is not None:
+        tokenizer = _stateless_copy(tokenizer)
+    n_special = tokenizer.num_special_tokens_to_add(pair)
+    if max_len - n_special < 0:
+        raise ValueError(f"max_len={max_len} leaves no room for the special tokens")
+    a = tokenizer.encode(_as_text(text), add_special_tokens=False).ids
+    b = tokenizer.encode(_as_text(text_b), add_special_tokens=False).ids if pair else []
+    len_a, len_b = _truncated_lengths(len(a), len(b), max_len - n_special)
+    template = _special_token_template(tokenizer, pair)
+    ids, type_ids = _fill_template(template, (a[:len_a], b[:len_b]))
+    unk = {tokenizer.token_to_id(t) for t in UNKNOWN_TOKENS} - {None}
+    specials = {value for kind, value, _ in template if kind == "special"}
+    info = TokenInfo(pieces=[tokenizer.id_to_token(i) or "?" for i in ids], unknown=[i in unk for i in ids],
+                     special=[i in specials for i in ids], max_len=max_len, n_tokens=len(a) + len(b) + n_special)
+    return _pad([(ids, type_ids)], _pad_id(tokenizer)), info
+
+
+# public names for the helpers other modules line their tokens up with (core.salience)
+special_token_template = _special_token_template
+truncated_lengths = _truncated_lengths
+stateless_copy = _stateless_copy

@@ -153,7 +153,7 @@ class Trace:
         """FLOPs of one sample through every block and exit."""
         return float(self.flops_embed + self.flops_per_block.sum())
 
-    def subset(self, idx) -> "Trace":
+    def subset(self, idx) -> Trace:
         """The same trace restricted to the samples `idx` (an index array or boolean mask)."""
         idx = np.arange(self.n)[idx]
         pick = lambda a: None if a is None else a[idx]
@@ -185,7 +185,7 @@ class Trace:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Trace":
+    def load(cls, path: str | os.PathLike) -> Trace:
         path = Path(path)
         if not path.is_file():
             raise TraceError(f"no trace file at {path}: record one with `python -m core.inference record …`")

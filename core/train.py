@@ -35,12 +35,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core import checkpoint, prototypes
+from core import checkpoint, prototypes, splits
 from core.config import ModelConfig, preset
-from core.distill import exit_kd_loss, hidden_mse_loss
-from core.losses import EXIT_LOSSES, total_loss
+from core.glue import get_task, load_task
+from core.losses import EXIT_LOSSES
+from core.metrics import per_exit_metric
+from core.minilm import load_minilm, task_texts, task_token_ids, trim_vocab
 from core.model import MultiExitEncoder
+from core.runner import record
+from core.slenderize import slenderize
+from core.tokenizer import encode_batch, load_minilm_tokenizer, train_wordpiece
 from core.train_state import has_train_state, load_train_state, save_train_state
+from core.train_step import StepLoss, load_teacher
 
 
 @dataclass
@@ -108,8 +114,6 @@ def param_digest(model: torch.nn.Module) -> str:
 
 def load_rows(task: str, split: str, limit: int | None, seed: int = 0):
     """(texts, texts_b, labels) of a split; "fit" = train − calibration, "calibration" = the held-out rows."""
-    from core import splits
-    from core.data import load_task
 
     if split == "fit":
         ds = splits.load_fit(task, seed, limit=limit)
@@ -120,17 +124,6 @@ def load_rows(task: str, split: str, limit: int | None, seed: int = 0):
     texts = list(ds["text"])
     texts_b = list(ds["text_b"]) if "text_b" in ds.column_names else None
     return texts, texts_b, np.asarray(ds["label"], dtype=np.int64)
-
-
-def task_texts(task: str) -> list[str]:
-    """Every sentence of every local split of ``task``, and the probe set (for vocabulary trimming)."""
-    from core.data import available_splits, load_probes, load_task
-
-    out = list(load_probes()["text"])
-    for split in available_splits(task):
-        ds = load_task(task, split)
-        out += list(ds["text"]) + (list(ds["text_b"]) if "text_b" in ds.column_names else [])
-    return out
 
 
 def build(tc: TrainConfig, texts: list[str], n_classes: int):
@@ -147,23 +140,17 @@ def build(tc: TrainConfig, texts: list[str], n_classes: int):
         model.load_state_dict(base.state_dict())
         return model, checkpoint.load_tokenizer(tc.init)
     if tc.init == "minilm":
-        from core.minilm import load_minilm
-        from core.tokenizer import load_minilm_tokenizer
 
         model = load_minilm(preset("minilm", **over))
         if tc.emb_rank or tc.slim_heads or tc.slim_ffn:   # slenderize by weight magnitude before fine-tuning
-            from core.slenderize import slenderize
-
             model = slenderize(model, tc.slim_heads or None, tc.slim_ffn or None, tc.emb_rank or None)
         tok = load_minilm_tokenizer()
         if tc.trim_vocab:
-            from core.minilm import task_token_ids, trim_vocab
-
             model, tok = trim_vocab(model, tok, task_token_ids(tok, task_texts(tc.task)))
         return model, tok
-    from core.tokenizer import train_wordpiece
-
-    tok = train_wordpiece(texts, vocab_size=tc.vocab_size)
+    # from scratch: its own WordPiece vocabulary — or the teacher's, so that a distilled student reads the
+    # very same word pieces as its teacher (per-exit KD compares their outputs on one input)
+    tok = checkpoint.load_tokenizer(tc.teacher) if tc.teacher else train_wordpiece(texts, vocab_size=tc.vocab_size)
     over.setdefault("max_len", max(tc.max_len, 64))
     return MultiExitEncoder(preset(tc.preset, vocab_size=tok.get_vocab_size(), **over)), tok
 
@@ -206,66 +193,42 @@ def schedule(step: int, total: int, warmup: int) -> float:
 
 @torch.no_grad()
 def evaluate(model, tok, texts, texts_b, labels, tc: TrainConfig, meta: dict):
-    from core.analysis import per_exit_metric
-    from core.inference import record
-
     tr = record(model, tok, texts, texts_b, labels, batch_size=128, max_len=tc.max_len, meta=meta)
     return tr, per_exit_metric(tr).value
 
 
-class _Step:
-    """One optimizer step's losses: labels (+ prototypes, LTE), and the teacher's exits when distilling."""
+@dataclass
+class _Run:
+    """Everything one training run holds between its steps."""
 
-    def __init__(self, tc: TrainConfig, model, teacher, device):
-        self.tc, self.model, self.teacher, self.device = tc, model, teacher, device
-        self.hidden = teacher is not None and tc.hidden_weight > 0
+    tc: TrainConfig
+    task: object
+    rows: tuple                     # (texts, texts_b, labels) of the fit split
+    dev: tuple
+    model: MultiExitEncoder
+    tok: object
+    opt: torch.optim.Optimizer
+    ddp: torch.nn.Module
+    step_fn: StepLoss
+    device: torch.device
+    out: Path
+    total: int
+    base_lrs: list
+    rank: int = 0
+    world: int = 1
+    step: int = 0
+    history: list = field(default_factory=list)
 
-    def __call__(self, ddp, enc, y) -> dict:
-        tc = self.tc
-        ids, mask, types = (enc[k].to(self.device) for k in ("input_ids", "attention_mask", "token_type_ids"))
-        outp = ddp(ids, mask, types, return_hidden=self.hidden)
-        parts = total_loss(outp, y, tc.exit_loss, tc.proto_weight, tc.dar_weight, lte_weight=tc.lte_weight,
-                           exit_weight=tc.exit_weight)
-        if self.teacher is not None:
-            with torch.no_grad():
-                t_out = self.teacher(ids, mask, types, return_hidden=self.hidden)
-            parts["kd"] = tc.kd_weight * exit_kd_loss(outp.logits, t_out.logits, tc.kd_temperature)
-            parts["total"] = parts["total"] + parts["kd"]
-            if self.hidden:
-                parts["hidden"] = tc.hidden_weight * hidden_mse_loss(outp.hidden, t_out.hidden, mask)
-                parts["total"] = parts["total"] + parts["hidden"]
-        self.last = (outp.proto_emb, y)
-        return parts
-
-    def after_update(self) -> None:
-        """Prototypes kept at the class means follow this batch (after the optimizer step)."""
-        emb, y = self.last
-        if self.tc.proto_mode == "mean" and emb is not None:
-            prototypes.ema_update(self.model, emb.detach(), y)
+    @property
+    def use_means(self) -> bool:
+        return self.tc.proto_mode == "mean" and self.model.protos is not None
 
 
-def load_teacher(tc: TrainConfig, tok, device):
-    if not tc.teacher:
-        return None
-    teacher = checkpoint.load(tc.teacher, device=str(device)).eval()
-    if checkpoint.load_tokenizer(tc.teacher).get_vocab() != tok.get_vocab():
-        raise ValueError(f"--teacher {tc.teacher} has another vocabulary than the student: start the student "
-                         f"from the teacher (--init {tc.teacher}) so that both read the same word pieces")
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-    return teacher
-
-
-def train(tc: TrainConfig) -> Path:
-    from tqdm.auto import tqdm
-
-    from core.data import get_task
-    from core.tokenizer import encode_batch
-
+def _start(tc: TrainConfig) -> tuple[_Run, int, int]:
+    """Distributed set-up, data, model, teacher, optimizer; resumed where a saved state says."""
     rank, world = dist_info()
     if world > 1:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend)
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
     seed_everything(tc.seed)
     if tc.threads:
@@ -275,84 +238,103 @@ def train(tc: TrainConfig) -> Path:
     if tc.proto_mode not in ("learned", "mean"):
         raise ValueError("--proto-mode must be 'learned' or 'mean'")
     task = get_task(tc.task)
-    texts, texts_b, labels = load_rows(tc.task, "fit" if tc.holdout else "train", tc.limit, tc.calib_seed)
-    dev = load_rows(tc.task, tc.eval_split, tc.eval_limit)
-    model, tok = build(tc, texts, len(task.label_names))
-    lengths = np.array([len(t) + (len(texts_b[i]) if texts_b is not None else 0) for i, t in enumerate(texts)])
+    rows = load_rows(tc.task, "fit" if tc.holdout else "train", tc.limit, tc.calib_seed)
+    model, tok = build(tc, rows[0], len(task.label_names))
     model.to(device)
     teacher = load_teacher(tc, tok, device)
-    out = Path(tc.out)
-    use_means = tc.proto_mode == "mean" and model.protos is not None
-    if use_means:
+    if tc.proto_mode == "mean" and model.protos is not None:
         prototypes.freeze(model)
-        prototypes.recenter(model, tok, texts, texts_b, labels, limit=2048, seed=tc.seed, max_len=tc.max_len)
+        prototypes.recenter(model, tok, *rows, limit=2048, seed=tc.seed, max_len=tc.max_len)
     opt = torch.optim.AdamW(param_groups(model, tc), lr=tc.lr)
-    base_lrs = [g["lr"] for g in opt.param_groups]
-    steps_per_epoch = math.ceil((len(texts) // world) / tc.batch_size)
+    steps_per_epoch = math.ceil((len(rows[0]) // world) / tc.batch_size)
     total = steps_per_epoch * tc.epochs if tc.max_steps is None else min(tc.max_steps, steps_per_epoch * tc.epochs)
-    start_epoch, skip, step, history = 0, 0, 0, []
-    if tc.resume and has_train_state(out):
-        st = load_train_state(out, model, opt)
-        start_epoch, skip, step, history = st["epoch"], st["batch"], st["step"], st["history"]
+    run = _Run(tc, task, rows, load_rows(tc.task, tc.eval_split, tc.eval_limit), model, tok, opt,
+               torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model,
+               StepLoss(tc, model, teacher, device), device, Path(tc.out), total,
+               [g["lr"] for g in opt.param_groups], rank, world)
+    start_epoch = skip = 0
+    if tc.resume and has_train_state(run.out):
+        st = load_train_state(run.out, model, opt)
+        start_epoch, skip, run.step, run.history = st["epoch"], st["batch"], st["step"], st["history"]
         if rank == 0:
-            print(f"resumed from {out} at epoch {start_epoch + 1}, batch {skip} (step {step})")
-    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    one_step = _Step(tc, model, teacher, device)
-    meta = {"task": tc.task, "split": tc.eval_split, "label_names": list(task.label_names),
-            "metric": task.metric, "model": out.name}
-    for epoch in range(start_epoch, tc.epochs):
-        ddp.train()
-        g = np.random.default_rng(tc.seed + epoch)
-        per_rank = len(texts) // world          # equal shares: every rank takes the same number of steps
-        order = g.permutation(len(texts))[: per_rank * world][rank::world]
-        batches = length_bucketed(order, lengths, tc.batch_size, g)
-        first = skip if epoch == start_epoch else 0
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{tc.epochs}", disable=rank != 0, unit="batch", initial=first)
-        t0, seen = time.time(), 0
-        for bi in range(first, len(batches)):
-            if step >= total:
-                break
-            idx = batches[bi]
-            enc = encode_batch(tok, [texts[i] for i in idx], None if texts_b is None else [texts_b[i] for i in idx],
-                               max_len=tc.max_len)
-            parts = one_step(ddp, enc, torch.as_tensor(labels[idx], device=device))
-            opt.zero_grad(set_to_none=True)
-            parts["total"].backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            f = schedule(step, total, int(tc.warmup * total))
-            for grp, lr in zip(opt.param_groups, base_lrs):
-                grp["lr"] = lr * f
-            opt.step()
-            one_step.after_update()
-            step += 1
-            seen += len(idx)
-            bar.update(1)
-            bar.set_postfix({k: f"{v.item():.3f}" for k, v in parts.items() if k in ("total", "exit", "kd", "hidden")})
-            history.append(float(parts["total"].item()))
-            if tc.save_every and step % tc.save_every == 0 and rank == 0:
-                save_train_state(out, model, opt, epoch, step, tc, batch=bi + 1, history=history)
-        bar.close()
-        if rank == 0:
-            if use_means:
-                prototypes.recenter(model, tok, texts, texts_b, labels, seed=tc.seed, max_len=tc.max_len)
-            tr, per_exit = evaluate(model, tok, *dev, tc, meta)
-            print(f"epoch {epoch + 1}: {task.metric} per exit " + " ".join(f"{m:.4f}" for m in per_exit)
-                  + f"  ({seen / max(time.time() - t0, 1e-9):.0f} samples/s)")
-            card = {"task": tc.task, "train": {"rows": len(texts), "epochs": epoch + 1, "steps": step,
-                                               "config": dataclasses.asdict(tc)},
-                    "dev_per_exit": [float(m) for m in per_exit], "metric": task.metric,
-                    "loss_history": history[-2000:]}
-            checkpoint.save(model, out, tokenizer=tok, card=card, dtype=tc.save_dtype)
-            save_train_state(out, model, opt, epoch + 1, step, tc, history=history)
-        if step >= total:
+            print(f"resumed from {run.out} at epoch {start_epoch + 1}, batch {skip} (step {run.step})")
+    return run, start_epoch, skip
+
+
+def _epoch(run: _Run, epoch: int, first: int) -> int:
+    """One epoch from batch ``first`` on; returns the samples seen."""
+    from tqdm.auto import tqdm
+
+    tc, (texts, texts_b, labels) = run.tc, run.rows
+    lengths = np.array([len(t) + (len(texts_b[i]) if texts_b is not None else 0) for i, t in enumerate(texts)])
+    run.ddp.train()
+    g = np.random.default_rng(tc.seed + epoch)
+    per_rank = len(texts) // run.world          # equal shares: every rank takes the same number of steps
+    order = g.permutation(len(texts))[: per_rank * run.world][run.rank::run.world]
+    batches = length_bucketed(order, lengths, tc.batch_size, g)
+    bar = tqdm(total=len(batches), desc=f"epoch {epoch + 1}/{tc.epochs}", disable=run.rank != 0, unit="batch",
+               initial=first)
+    seen = 0
+    for bi in range(first, len(batches)):
+        if run.step >= run.total:
             break
-    if world > 1:
+        idx = batches[bi]
+        enc = encode_batch(run.tok, [texts[i] for i in idx], None if texts_b is None else [texts_b[i] for i in idx],
+                           max_len=tc.max_len)
+        parts = run.step_fn(run.ddp, enc, torch.as_tensor(labels[idx], device=run.device))
+        run.opt.zero_grad(set_to_none=True)
+        parts["total"].backward()
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), 1.0)
+        f = schedule(run.step, run.total, int(tc.warmup * run.total))
+        for grp, lr in zip(run.opt.param_groups, run.base_lrs):
+            grp["lr"] = lr * f
+        run.opt.step()
+        run.step_fn.after_update()
+        run.step += 1
+        seen += len(idx)
+        bar.update(1)
+        bar.set_postfix({k: f"{v.item():.3f}" for k, v in parts.items() if k in ("total", "exit", "kd", "hidden")})
+        run.history.append(float(parts["total"].item()))
+        if tc.save_every and run.step % tc.save_every == 0 and run.rank == 0:
+            save_train_state(run.out, run.model, run.opt, epoch, run.step, tc, batch=bi + 1, history=run.history)
+    bar.close()
+    return seen
+
+
+def _save_epoch(run: _Run, epoch: int, seen: int, seconds: float) -> None:
+    """Prototypes to their class means, dev metric per exit, the model directory and the train state."""
+    tc, task = run.tc, run.task
+    if run.use_means:
+        prototypes.recenter(run.model, run.tok, *run.rows, seed=tc.seed, max_len=tc.max_len)
+    meta = {"task": tc.task, "split": tc.eval_split, "label_names": list(task.label_names),
+            "metric": task.metric, "model": run.out.name}
+    _, per_exit = evaluate(run.model, run.tok, *run.dev, tc, meta)
+    print(f"epoch {epoch + 1}: {task.metric} per exit " + " ".join(f"{m:.4f}" for m in per_exit)
+          + f"  ({seen / max(seconds, 1e-9):.0f} samples/s)")
+    card = {"task": tc.task, "train": {"rows": len(run.rows[0]), "epochs": epoch + 1, "steps": run.step,
+                                       "config": dataclasses.asdict(tc)},
+            "dev_per_exit": [float(m) for m in per_exit], "metric": task.metric,
+            "loss_history": run.history[-2000:]}
+    checkpoint.save(run.model, run.out, tokenizer=run.tok, card=card, dtype=tc.save_dtype)
+    save_train_state(run.out, run.model, run.opt, epoch + 1, run.step, tc, history=run.history)
+
+
+def train(tc: TrainConfig) -> Path:
+    run, start_epoch, skip = _start(tc)
+    for epoch in range(start_epoch, tc.epochs):
+        t0 = time.time()
+        seen = _epoch(run, epoch, skip if epoch == start_epoch else 0)
+        if run.rank == 0:
+            _save_epoch(run, epoch, seen, time.time() - t0)
+        if run.step >= run.total:
+            break
+    if run.world > 1:
         torch.distributed.barrier()             # rank 0 has saved (and replaced) the directory by now
-        (out / f"rank{rank}.digest").parent.mkdir(parents=True, exist_ok=True)
-        (out / f"rank{rank}.digest").write_text(param_digest(model))
+        (run.out / f"rank{run.rank}.digest").parent.mkdir(parents=True, exist_ok=True)
+        (run.out / f"rank{run.rank}.digest").write_text(param_digest(run.model))
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
-    return out
+    return run.out
 
 
 def parse_args(argv=None) -> TrainConfig:

@@ -1,4 +1,6 @@
-"""Shared fixtures. Add fixtures here; do not change the existing ones' behaviour (other test files use them).
+"""Shared fixtures and helpers (no test module imports another): the hand trace and random traces of the
+policy tests, the tiny app models, the app and the Streamlit server of the browser tests. Add here; do not
+change the existing ones' behaviour (other test files use them).
 
 ``app_models``: a folder of tiny models trained for a few dozen steps on real SST-2 and MRPC (so their
 exits are spread over blocks), used by the app tests through ``EXITLENS_MODELS_DIR`` — the tests never
@@ -7,10 +9,20 @@ depend on the shipped models in assets/models.
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from hypothesis import strategies as st
+
+from core.policies import POLICIES, FractionalReduction, HybridEDR, MaxProb, Oracle, Patience
+from core.trace import Trace
 
 torch.set_num_threads(1)     # small ops on a busy 2-core machine are many times faster single-threaded
 try:                          # numpy's BLAS as well (see app.state)
@@ -93,3 +105,114 @@ def dev_trace(app_env):
     from core.cache import trace_for
 
     return trace_for(app_env / "tiny-sst2", "sst2", "validation", limit=1000)
+
+
+# ── the hand trace ───────────────────────────────────────────────────────────────────────────────
+# 3 samples × 4 blocks, K = 2, logits = log p so the probabilities are exactly these (labels 0, 1, 0):
+#   sample 0: (.6,.4) (.9,.1) (.99,.01) (.99,.01)   preds 0 0 0 0   right everywhere
+#   sample 1: (.7,.3) (.4,.6) (.2,.8)   (.1,.9)     preds 0 1 1 1   right from block 1
+#   sample 2: (.9,.1) (.3,.7) (.6,.4)   (.2,.8)     preds 0 1 0 1   right at 0 and 2, wrong at the end
+# Entropies in nats, H(.6)=.673012 H(.9)=.325083 H(.99)=.056002 H(.7)=.610864 H(.8)=.500402:
+#   sample 0: .673 .325 .056 .056 ; sample 1: .611 .673 .500 .325 ; sample 2: .325 .611 .673 .500
+P = np.array([
+    [[.6, .4], [.9, .1], [.99, .01], [.99, .01]],
+    [[.7, .3], [.4, .6], [.2, .8], [.1, .9]],
+    [[.9, .1], [.3, .7], [.6, .4], [.2, .8]],
+])
+# prototype distances (predicted class first): sample 0 r1=1 r2=3 → DR 1/6; sample 1 r1=3 r2=1 → DR 5/6
+# (block 0 predicts 0, blocks 1-3 predict 1); sample 2 equidistant → DR 1/2
+D = np.array([[[1, 3]] * 4, [[3, 1], [1, 3], [1, 3], [1, 3]], [[2, 2]] * 4], dtype=float)
+LTE = np.array([[.9, .8, .01, .3], [.5, .4, .3, .2], [.05, .9, .9, .9]])
+
+
+def hand_trace(**kw) -> Trace:
+    args = dict(logits=np.log(P), pooled=np.zeros((3, 4, 1)), labels=[0, 1, 0], texts=["a", "b", "c"],
+                flops_per_block=[10, 20, 30, 40], flops_embed=5, proto_dist=D, lte=LTE)
+    args.update(kw)
+    return Trace(**args)
+
+
+# ── random traces for the properties ────────────────────────────────────────────────────────────
+
+@st.composite
+def traces(draw, max_n=8, max_blocks=5):
+    """Small traces with many ties: integer logits, distances and LTE scores on a coarse grid."""
+    n = draw(st.integers(1, max_n))
+    n_blocks = draw(st.integers(1, max_blocks))
+    k = draw(st.integers(2, 3))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    logits = rng.integers(-2, 3, (n, n_blocks, k)).astype(np.float32) * draw(st.sampled_from([0.5, 1.0, 3.0]))
+    return Trace(logits=logits, pooled=np.zeros((n, n_blocks, 1)), labels=rng.integers(0, k, n),
+                 texts=[""] * n, flops_per_block=rng.integers(1, 5, n_blocks).astype(float), flops_embed=1.0,
+                 proto_dist=rng.integers(0, 4, (n, n_blocks, k)).astype(np.float32),
+                 lte=rng.integers(0, 5, (n, n_blocks)) / 4.0)
+
+
+def threshold_for(cls, tr: Trace, u: float):
+    lo, hi = cls.threshold_range(tr)
+    if cls is Patience:
+        return float(1 + round(u * tr.n_blocks))              # 1..L (L never fires)
+    return lo + u * (hi - lo)
+
+
+def build(name: str, tr: Trace, u: float, per_block: bool = False, **kw):
+    cls = POLICIES[name]
+    if cls is Oracle:
+        return Oracle(**kw)
+    if per_block:
+        rng = np.random.default_rng(int(u * 1e6))
+        thr = np.array([threshold_for(cls, tr, v) for v in rng.random(tr.n_blocks)])
+    else:
+        thr = threshold_for(cls, tr, u)
+    extra = {"fallback": "most_confident"} if cls is MaxProb and u > .5 else {}
+    if cls is FractionalReduction:
+        extra = {"direction": "above" if u > .5 else "below", "reference": "first" if u > .3 else "previous"}
+    if cls is HybridEDR:
+        extra = {"lam": 2 * u}
+    return cls(thr, **extra, **kw)
+
+
+# ── the Streamlit server the browser tests drive (started as the README starts it) ──────────────────
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(app_models, tmp_path):
+    port = _free_port()
+    env = dict(os.environ, EXITLENS_MODELS_DIR=str(app_models), EXITLENS_MODEL="tiny-sst2",
+               EXITLENS_CACHE=str(app_models.parent / "cache"), EXITLENS_PROJECTION="pca", EXITLENS_OFFLINE="1")
+    streamlit = str(Path(sys.executable).with_name("streamlit"))
+    log = open(tmp_path / "server.log", "w")
+    proc = subprocess.Popen([streamlit, "run", "app/streamlit_app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false"],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.25)
+            if proc.poll() is not None:
+                raise RuntimeError((tmp_path / "server.log").read_text())
+        else:
+            raise RuntimeError("the Streamlit server did not come up in 60 s")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

@@ -11,14 +11,37 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.analysis import (COST_CONVENTIONS, SWEEP_COLUMNS, Stat, best_threshold, calibration, cohorts,
-                           confusion_matrix, confusion_score, confusion_stats, cost, destructive_overthinking,
-                           exit_fixed_errors, exit_histogram, exit_induced_errors, first_correct_block, flips,
-                           metric, metric_from_confusion, oracle_accuracy, pareto_front, per_exit_accuracy,
-                           per_exit_metric, split_halves, sweep, sweep_all, wasteful_overthinking)
+from core.analysis import (
+    COST_CONVENTIONS,
+    SWEEP_COLUMNS,
+    Stat,
+    best_threshold,
+    calibration,
+    cohorts,
+    confusion_matrix,
+    confusion_score,
+    confusion_stats,
+    cost,
+    destructive_overthinking,
+    exit_fixed_errors,
+    exit_histogram,
+    exit_induced_errors,
+    first_correct_block,
+    flips,
+    metric,
+    metric_from_confusion,
+    oracle_accuracy,
+    pareto_front,
+    per_exit_accuracy,
+    per_exit_metric,
+    split_halves,
+    sweep,
+    sweep_all,
+    wasteful_overthinking,
+)
 from core.policies import POLICIES, EntropyThreshold, MaxProb, Oracle, decide
 from core.trace import Trace
-from tests.test_policies import build, hand_trace, threshold_for, traces
+from tests.conftest import build, hand_trace, threshold_for, traces
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -149,7 +172,7 @@ def test_sweep_equals_decide_per_threshold(name, tr, us, min_block, task):
     policy = build(name, tr, us[0], min_block=min_block)
     thr = None if name == "oracle" else [threshold_for(type(policy), tr, u) for u in us]
     df = sweep(tr, policy, thr)
-    for i, row in df.iterrows():
+    for _, row in df.iterrows():
         p = policy if name == "oracle" else policy.replace(threshold=row.threshold)
         e = decide(p, tr)
         c = cost(tr, e)

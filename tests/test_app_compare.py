@@ -43,10 +43,11 @@ def test_unknown_model_b_in_url_falls_back(make_app):
     assert at.selectbox(key="cp_model_b").value in ("tiny-sst2-bin", "tiny-sst2-bin-b")
 
 
-def test_models_with_the_same_classes_are_offered(make_app):
+def test_a_model_of_another_task_is_not_offered_and_the_page_says_why(make_app):
     at = make_app(page="compare", model="tiny-mrpc")
     assert not at.exception
-    assert at.selectbox(key="cp_model_b").value.startswith("tiny-sst2")   # 2 classes too: comparable
+    assert any("No other model" in i.value and "MRPC" in i.value for i in at.info)   # 2 classes, but other labels
+    assert any("tiny-sst2 was trained on SST-2 and tiny-mrpc on MRPC" in c.value for c in at.caption)
 
 
 def test_no_second_model(make_app, app_env, monkeypatch, tmp_path):
@@ -66,5 +67,5 @@ def test_model_b_from_a_checkpoint_directory(make_app, app_env, tmp_path):
     assert not at.exception and not at.error
     assert at.query_params["ckpt_b"] == str(app_env / "tiny-sst2-bin-b") and "model_b" not in at.query_params
     assert any("B** = tiny-sst2-bin-b" in c.value for c in at.caption)
-    at.text_input(key="cp_ckpt_b").input(str(app_env / "tiny-mrpc")).run()     # 2 classes as well: comparable
-    assert not at.error
+    at.text_input(key="cp_ckpt_b").input(str(app_env / "tiny-mrpc")).run()     # 2 classes, another task: refused
+    assert any("trained on MRPC" in e.value and "cannot be compared" in e.value for e in at.error)

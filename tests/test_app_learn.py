@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from app import derive
+from core.binary import approx_sign_curves
 
 
 @pytest.mark.parametrize("topic", ["entropy", "patience", "prototypes", "overthinking", "binarization"])
@@ -26,5 +26,5 @@ def test_binarization_topic_shows_the_surrogate(make_app):
     at = make_app(page="learn", topic="binarization", model="tiny-sst2-bin")
     at.slider(key="ln_w").set_value(0.5).run()
     assert any("latent weights inside" in m.label for m in at.metric)
-    sign, grad = derive.approx_sign_curves(np.array([0.5]))
+    sign, grad = approx_sign_curves(np.array([0.5]))
     assert grad[0] == pytest.approx(1.0)

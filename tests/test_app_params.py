@@ -42,35 +42,40 @@ def test_changed_encodes_and_skips_equal_values():
 
 
 def test_slider_grid_is_the_sweep_grid():
-    """A point clicked on the Pareto chart (a sweep threshold) is exactly a slider position."""
-    from core.policies import POLICIES as POL
+    """A point clicked on the Pareto chart (a sweep threshold) is exactly a slider position: the policy's
+    threshold spec (what the sidebar draws) and its sweep grid are one grid."""
+    from core.policies import DEFAULT_GRID_SIZE, Shape
     from core.trace import Trace
     tr = Trace(logits=np.zeros((3, 4, 2)), pooled=np.zeros((3, 4, 1)), labels=[0, 1, 0], texts=list("abc"),
                flops_per_block=np.ones(4))
-    for name in ("entropy", "norm_entropy", "maxprob", "frac_reduction", "edr", "lte"):
-        spec = P.slider_spec(name, 4, 2)
-        grid = POL[name].grid(tr, P.SWEEP_POINTS)
-        assert np.allclose(P.sweep_grid(spec), grid)
-        assert np.allclose(spec.lo + spec.step * np.arange(P.SWEEP_POINTS), grid)
-    assert P.slider_spec("oracle", 4, 2) is None
-    pat = P.slider_spec("patience", 4, 2)
+    for name in ("entropy", "norm_entropy", "maxprob", "margin", "frac_reduction", "edr", "lte"):
+        spec = POLICIES[name].threshold_spec(Shape(4, 2))
+        grid = POLICIES[name].grid(tr)
+        assert len(grid) == DEFAULT_GRID_SIZE and np.allclose(spec.grid(), grid)
+        assert np.allclose(spec.lo + spec.step * np.arange(DEFAULT_GRID_SIZE), grid)
+    assert not hasattr(POLICIES["oracle"], "threshold_spec")
+    pat = POLICIES["patience"].threshold_spec(Shape(4, 2))
     assert pat.integer and (pat.lo, pat.hi) == (1, 4)
-    assert P.slider_spec("patience", 2, 2).hi == 2          # never an empty slider (min == max)
+    assert POLICIES["patience"].threshold_spec(Shape(2, 2)).hi == 2          # never an empty slider (min == max)
 
 
 def test_entropy_range_follows_the_number_of_classes():
-    assert P.slider_spec("entropy", 6, 2).hi == pytest.approx(math.log(2))
-    assert P.slider_spec("entropy", 6, 3).hi == pytest.approx(math.log(3))
-    assert P.slider_spec("maxprob", 6, 3).lo == pytest.approx(1 / 3)
+    from core.policies import Shape
+    assert POLICIES["entropy"].threshold_spec(Shape(6, 2)).hi == pytest.approx(math.log(2))
+    assert POLICIES["entropy"].threshold_spec(Shape(6, 3)).hi == pytest.approx(math.log(3))
+    assert POLICIES["maxprob"].threshold_spec(Shape(6, 3)).lo == pytest.approx(1 / 3)
 
 
 def test_parse_policy_sanitises_every_field():
-    qp = {"policy": "edr", "threshold": "7", "lam": "-1", "earliest": "0", "direction": "sideways"}
-    vals, warns = P.parse_policy(qp, P.supported_policies(True, True), "entropy", 6, 2)
+    from core.policies import Shape
+    qp = {"policy": "edr", "threshold": "7", "lam": "-1", "earliest": "0"}
+    vals, warns = P.parse_policy(qp, P.supported_policies(True, True), "entropy", Shape(6, 2))
     assert vals["policy"] == "edr" and vals["threshold"] == 1.0 and vals["lam"] == 0.0 and vals["earliest"] == 1
-    assert vals["direction"] == "below"
-    assert len(warns) == 4
-    vals, warns = P.parse_policy({"policy": "lte"}, P.supported_policies(False, False), "entropy", 6, 2)
+    assert len(warns) == 3
+    vals, warns = P.parse_policy({"policy": "frac_reduction", "direction": "sideways", "reference": "FIRST"},
+                                 P.supported_policies(True, True), "entropy", Shape(6, 2))
+    assert vals["direction"] == "below" and vals["reference"] == "first" and len(warns) == 1
+    vals, warns = P.parse_policy({"policy": "lte"}, P.supported_policies(False, False), "entropy", Shape(6, 2))
     assert vals["policy"] == "entropy" and warns          # a policy the model cannot run
 
 
@@ -80,10 +85,22 @@ def test_supported_policies_follow_the_model_heads():
     assert "lte" not in P.supported_policies(True, False)
 
 
-def test_policy_params_build_core_policies():
-    for name in POLICIES:
-        spec = P.slider_spec(name, 4, 2)
-        kw = P.policy_params(name, spec.default if spec else None, 0.5, "above", "first", 2)
-        pol = make_policy(name, **kw)
-        assert pol.min_block == 1
-    assert make_policy("frac_reduction", **P.policy_params("frac_reduction", 0.1, 1, "above", "first", 1)).reference == "first"
+def test_build_policy_makes_core_policies_from_their_description():
+    from core.policies import Shape, ThresholdPolicy
+    for name, cls in POLICIES.items():
+        thr = cls.threshold_spec(Shape(4, 2)).default if issubclass(cls, ThresholdPolicy) else None
+        pol = P.build_policy(name, thr, 2, {p.name: p.default for p in cls.extra})
+        assert pol.min_block == 1 and type(pol) is cls
+        url = P.policy_url(pol, P.extra_keys())
+        assert url["policy"] == name and url["earliest"] == 2
+    fr = P.build_policy("frac_reduction", 0.1, 1, {"direction": "above", "reference": "first"})
+    assert fr.reference == "first" and fr.direction == "above"
+    assert P.policy_url(fr, P.extra_keys())["lam"] is None            # another policy's key leaves the URL
+
+
+def test_sweep_params_keep_the_current_policy_and_defaults_for_the_rest():
+    cur = make_policy("edr", threshold=0.3, lam=2.5, min_block=1)
+    sp = P.sweep_params(["entropy", "edr", "frac_reduction"], cur)
+    assert sp["edr"] == {"min_block": 1, "lam": 2.5}
+    assert sp["entropy"] == {"min_block": 1}
+    assert sp["frac_reduction"] == {"min_block": 1, "direction": "below", "reference": "previous"}

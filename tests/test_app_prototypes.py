@@ -1,10 +1,9 @@
 """The Prototypes & overthinking page through AppTest (PCA; one test runs UMAP on a small set)."""
 import numpy as np
-import pytest
 
-from app import derive
 from core.analysis import destructive_overthinking, oracle_accuracy, wasteful_overthinking
 from core.cache import cache_dir
+from core.summaries import preds_path
 
 
 def _metric(at, label):
@@ -34,7 +33,7 @@ def test_cohort_lists_samples_and_opens_one(make_app, dev_trace):
     at.selectbox(key="pt_open").set_value(i).run()
     assert not at.exception
     assert any(dev_trace.texts[i] in t.value for t in at.text)
-    assert any(derive.preds_path(dev_trace, i) in c.value for c in at.caption)
+    assert any(preds_path(dev_trace, i) in c.value for c in at.caption)
 
 
 def test_block_slider_colour_and_url(make_app, dev_trace):

@@ -1,7 +1,7 @@
 """The shared sidebar through AppTest: URL state in and out, sanitising, bad checkpoints, data sources."""
 import pytest
 
-from app import params as P
+from core.policies import POLICIES
 
 
 def _warnings(at):
@@ -24,14 +24,14 @@ def test_url_state_round_trips(make_app):
 
 
 @pytest.mark.parametrize("qp, key, want, words", [
-    ({"policy": "entropy", "threshold": "nan"}, "sb_thr_entropy", P.DEFAULT_THRESHOLDS["entropy"], "not a finite"),
+    ({"policy": "entropy", "threshold": "nan"}, "sb_thr_entropy", POLICIES["entropy"].default_threshold,
+     "not a finite"),
     ({"policy": "entropy", "threshold": "-3"}, "sb_thr_entropy", 0.0, "clamped"),
     ({"policy": "maxprob", "threshold": "1e308"}, "sb_thr_maxprob", 1.0, "clamped"),
     ({"policy": "patience", "threshold": "2.5"}, "sb_thr_patience", 2, "whole number"),
     ({"policy": "no-such-policy"}, "sb_policy", "entropy", "Unknown exit policy"),
     ({"model": "../../etc"}, "sb_model", "tiny-sst2", "Unknown model"),
     ({"earliest": "99"}, "sb_earliest", 4, "clamped"),
-    ({"task": "mnli"}, "sb_task", "sst2", "Unknown task"),
     ({"limit": "-7"}, "sb_limit", 0, "clamped"),
 ])
 def test_bad_url_values_are_fixed_with_a_warning(make_app, qp, key, want, words):
@@ -94,7 +94,7 @@ def test_state_survives_page_switches(make_app):
 def test_uploaded_csv_is_analysed(make_app):
     at = make_app(page="thresholds")
     at.sidebar.radio(key="sb_data").set_value("upload").run()
-    assert any("no file uploaded" in e.value for e in at.error)
+    assert any("No file uploaded yet" in i.value for i in at.info) and not at.error      # a normal state, no error
     rows = "\n".join(f"{t},{y}" for t, y in [("a wonderful film", 1), ("dull and lifeless", 0),
                                              ("\"great, great fun\"", "positive"), ("awful", "negative")] * 5)
     at.sidebar.file_uploader(key="sb_upload").upload("mine.csv", f"text,label\n{rows}\n".encode(), "text/csv")
@@ -121,10 +121,27 @@ def test_probe_set_as_data(make_app):
     assert any("probe sentences are single sentences" in e.value for e in at.error)
 
 
-def test_test_split_without_labels_says_so(make_app):
+def test_test_split_without_labels_says_so_before_recording(make_app, app_env):
+    from core.cache import trace_path
+    path = trace_path(app_env / "tiny-sst2", "sst2", "test", 50)
+    path.unlink(missing_ok=True)
     at = make_app(page="thresholds", split="test", limit="50")
     assert not at.exception
-    assert any("needs labels" in w for w in _warnings(at))
+    assert any("no public labels" in w for w in _warnings(at)) and not at.metric
+    assert not path.is_file()                                       # nothing was recorded yet
+    next(b for b in at.button if b.label.startswith("record the test split anyway")).click().run()
+    assert not at.exception and path.is_file()
+    labels = [m.label for m in at.metric]
+    assert "agrees with the final exit" in labels and "accuracy" not in labels
+
+
+def test_the_task_follows_the_model(make_app):
+    at = make_app(page="thresholds", model="tiny-mrpc")
+    assert at.query_params["task"] == "mrpc"                        # not the SST-2 the session started with
+    assert next(m.value for m in at.metric if m.label == "samples") != ""
+    at = make_app(model="tiny-sst2", task="mrpc")                   # another task with other labels: refused
+    assert at.query_params["task"] == "sst2"
+    assert any("Unknown task" in w and "its own labels" in w for w in _warnings(at))
 
 
 def test_broken_model_in_the_folder_shows_an_error(make_app, app_env, monkeypatch, tmp_path):

@@ -2,10 +2,8 @@
 import numpy as np
 import pytest
 
-from app import params as P
 from core.analysis import best_threshold, cost, metric, split_halves
-
-from core.policies import decide, make_policy
+from core.policies import EntropyThreshold, decide, make_policy
 
 
 def _metric(at, label):
@@ -29,8 +27,8 @@ def test_current_policy_numbers_equal_core(make_app, dev_trace):
 def test_best_threshold_matches_core(make_app, dev_trace):
     at = make_app(page="thresholds", policy="entropy")
     tune, test = split_halves(dev_trace, seed=0)
-    spec = P.slider_spec("entropy", dev_trace.n_blocks, dev_trace.n_classes)
-    want = best_threshold(tune, test, "entropy", target_drop=0.01, thresholds=P.sweep_grid(spec), min_block=0)
+    grid = EntropyThreshold.threshold_spec(dev_trace).grid()
+    want = best_threshold(tune, test, "entropy", target_drop=0.01, thresholds=grid, min_block=0)
     assert _metric(at, "best S") == f"{want.threshold:.4g}"
     assert _metric(at, "accuracy, held-out half") == f"{want.test['metric']:.4f}"
     table = _table(at, "half")
@@ -40,7 +38,7 @@ def test_best_threshold_matches_core(make_app, dev_trace):
     # a speed-up target instead
     at.button_group(key="thr_target").set_value("speed").run()
     at.number_input(key="thr_speed").set_value(2.0).run()
-    want = best_threshold(tune, test, "entropy", target_speedup=2.0, thresholds=P.sweep_grid(spec), min_block=0)
+    want = best_threshold(tune, test, "entropy", target_speedup=2.0, thresholds=grid, min_block=0)
     assert _metric(at, "best S") == f"{want.threshold:.4g}"
     table = _table(at, "half")
     assert table["layer speed-up"].tolist() == pytest.approx([want.tune["layer_speedup"], want.test["layer_speedup"]])

@@ -1,6 +1,8 @@
 """The Binarized weights page through AppTest: sizes and flips are core.weights' numbers."""
+import pytest
+
 from core import checkpoint
-from core.weights import sign_flips, size_report
+from core.weights import sign_flips, size_report, stored_dtype_bytes
 
 
 def _metric(at, label):
@@ -9,7 +11,6 @@ def _metric(at, label):
 
 def test_sizes_equal_core(make_app, app_env):
     at = make_app(page="weights", model="tiny-sst2-bin")
-    from app.state import stored_dtype_bytes
     model = checkpoint.load(app_env / "tiny-sst2-bin")
     rep = size_report(model, dtype_bytes=stored_dtype_bytes(app_env / "tiny-sst2-bin"))
     assert _metric(at, "packed ratio") == f"{rep.ratio:.2f}×"
@@ -20,10 +21,10 @@ def test_sizes_equal_core(make_app, app_env):
 
 def test_layers_latents_and_sign_flips(make_app, app_env):
     at = make_app(page="weights", model="tiny-sst2-bin")
-    layers = at.selectbox(key="wt_layer").options
+    assert any("trained from scratch" in i.value for i in at.info)       # no pretrained start to compare with
+    layers = at.selectbox(key="wt_latent_layer").options
     assert "blocks.0.attn.query" in layers
-    at.selectbox(key="wt_layer").set_value(layers[-1]).run()
-    assert at.query_params["layer"] == layers[-1]
+    at.selectbox(key="wt_latent_layer").set_value(layers[-1]).run()
     # the fixture models are training runs, so their latent weights are there (train_state/)
     assert any("inside |w| < 1" in c.value for c in at.caption)
     assert at.selectbox(key="wt_other").value == "tiny-sst2-bin-b"
@@ -43,7 +44,6 @@ def test_full_precision_model_gets_an_info(make_app):
 
 
 def test_stored_dtype_is_read_from_the_file(app_env, tmp_path):
-    from app.state import stored_dtype_bytes
     from core.checkpoint import save
     model = checkpoint.load(app_env / "tiny-sst2-bin")
     assert stored_dtype_bytes(app_env / "tiny-sst2-bin") == 4
@@ -52,3 +52,22 @@ def test_stored_dtype_is_read_from_the_file(app_env, tmp_path):
     rep16 = size_report(model, dtype_bytes=2)
     assert rep16.packed_bytes < size_report(model).packed_bytes
     assert stored_dtype_bytes(tmp_path / "missing") == 4
+
+
+@pytest.mark.slow
+def test_a_binarized_minilm_is_compared_with_the_pretrained_weights(make_app, app_env, tmp_path, monkeypatch):
+    """Binarizing the pretrained MiniLM-L6 without any training flips no sign, and every α is the pretrained
+    mean |W| of its row: what the page shows against the weights the package ships."""
+    from core.checkpoint import save
+    from core.minilm import load_minilm
+    from core.tokenizer import load_minilm_tokenizer
+    (tmp_path / "tiny-sst2").symlink_to(app_env / "tiny-sst2")
+    save(load_minilm(binarize=("attention", "ffn")), tmp_path / "minilm-bin", tokenizer=load_minilm_tokenizer(),
+         card={"task": "sst2"})
+    monkeypatch.setenv("EXITLENS_MODELS_DIR", str(tmp_path))
+    at = make_app(page="weights", model="minilm-bin", layer="blocks.2.ffn_out")
+    assert not at.exception and not at.error
+    assert _metric(at, "block weights whose sign fine-tuning flipped (against pretrained MiniLM-L6)") == "0.00%"
+    assert at.selectbox(key="wt_layer").value == "blocks.2.ffn_out" and len(at.selectbox(key="wt_layer").options) == 36
+    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    assert any("against the pretrained weights" in s and "b2.ffn_out" in s for s in specs)

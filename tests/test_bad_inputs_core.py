@@ -1,7 +1,5 @@
 """Bad input through core: odd text, missing pair halves, out-of-range settings, damaged files, unknown
 names. Each gets a clear error that says what to do (or is handled), and nothing half-written is left."""
-import json
-import os
 
 import numpy as np
 import pytest

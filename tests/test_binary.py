@@ -3,7 +3,15 @@ import numpy as np
 import pytest
 import torch
 
-from core.binary import BinaryEmbedding, BinaryLinear, approx_sign, binarize_weight, pack_signs, packed_bytes, unpack_signs
+from core.binary import (
+    BinaryEmbedding,
+    BinaryLinear,
+    approx_sign,
+    binarize_weight,
+    pack_signs,
+    packed_bytes,
+    unpack_signs,
+)
 
 
 def test_approx_sign_forward_is_hard_sign_and_backward_is_the_triangle():

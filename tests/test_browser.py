@@ -4,63 +4,12 @@ It types a sentence into the Playground, submits it, and checks that the exit bl
 core computes for that sentence. A screenshot goes to the test's tmp folder. No browser is ever downloaded:
 the test drives /usr/bin/chromium (CI installs it).
 """
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
-
-import pytest
 
 from core import checkpoint
 from core.inference import record
 from core.policies import decide, make_policy
-
-REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def server(app_models, tmp_path):
-    port = _free_port()
-    env = dict(os.environ, EXITLENS_MODELS_DIR=str(app_models), EXITLENS_MODEL="tiny-sst2",
-               EXITLENS_CACHE=str(app_models.parent / "cache"), EXITLENS_PROJECTION="pca", EXITLENS_OFFLINE="1")
-    streamlit = str(Path(sys.executable).with_name("streamlit"))
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([streamlit, "run", "app/streamlit_app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false"],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.25)
-            if proc.poll() is not None:
-                raise RuntimeError((tmp_path / "server.log").read_text())
-        else:
-            raise RuntimeError("the Streamlit server did not come up in 60 s")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+from tests.conftest import ARGS, CHROMIUM  # noqa: E402
 
 
 def test_playground_in_a_real_browser(server, app_models, tmp_path):

@@ -10,9 +10,23 @@ import pytest
 from mapie.risk_control.methods import compute_hoeffding_bentkus_p_value, get_r_hat_plus
 from scipy.optimize import brentq
 
-from core.certify import (RISKS, certify, crc_bound, fixed_sequence, guarantee_text, hb_p_values, holdout_warning, main,
-                          realized, risk_counts, sample_risk, smallest_epsilon, smallest_epsilon_text, table,
-                          upper_bound)
+from core.certify import (
+    RISKS,
+    certify,
+    crc_bound,
+    fixed_sequence,
+    guarantee_text,
+    hb_p_values,
+    holdout_warning,
+    main,
+    realized,
+    risk_counts,
+    sample_risk,
+    smallest_epsilon,
+    smallest_epsilon_text,
+    table,
+    upper_bound,
+)
 from core.policies import POLICIES, EntropyThreshold, MaxProb, ThresholdPolicy, decide, make_policy
 from core.trace import Trace
 

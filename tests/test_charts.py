@@ -3,9 +3,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app import charts, derive
+from app import charts
 from core.analysis import Stat, calibration, destructive_overthinking, pareto_front, per_exit_accuracy, sweep_all
+from core.binary import approx_sign_curves
 from core.policies import decide, make_policy
+from core.projection import pca_2d
+from core.signals import sample_signals
+from core.summaries import primary_cohort
 from core.trace import Trace
 
 
@@ -32,7 +36,7 @@ def test_signal_curves_threshold_line_and_exit_marker():
     tr = _trace()
     pol = make_policy("entropy", threshold=0.5)
     e = int(decide(pol, tr).exit_block[3])
-    stats = derive.sample_signals(tr, 3, pol)
+    stats = sample_signals(tr, 3)
     fig = charts.signal_curves(stats, "entropy", 0.5, e, keys=["entropy", "entropy_norm", "frac_reduction", "edr"])
     # 4 signal curves + threshold line + exit marker
     assert len(fig.data) == 6
@@ -54,7 +58,7 @@ def test_signal_curves_policy_panel_is_added_and_direction_shown():
     tr = _trace()
     pol = make_policy("maxprob", threshold=0.8)
     e = int(decide(pol, tr).exit_block[0])
-    fig = charts.signal_curves(derive.sample_signals(tr, 0, pol), "max_prob", 0.8, e, "above", keys=["entropy"])
+    fig = charts.signal_curves(sample_signals(tr, 0), "max_prob", 0.8, e, "above", keys=["entropy"])
     assert len([t for t in fig.data if t.name not in ("threshold", "exit")]) == 2      # entropy + max prob
     assert "≥" in _named(fig, "threshold")[0].hovertemplate
     assert list(_named(fig, "exit")[0].x) == [e + 1]
@@ -62,7 +66,7 @@ def test_signal_curves_policy_panel_is_added_and_direction_shown():
 
 def test_signal_curves_without_policy_has_no_threshold():
     tr = _trace()
-    fig = charts.signal_curves(derive.sample_signals(tr, 0), None, None, None, keys=["entropy"])
+    fig = charts.signal_curves(sample_signals(tr, 0), None, None, None, keys=["entropy"])
     assert len(fig.data) == 1 and not _named(fig, "threshold") and not _named(fig, "exit")
 
 
@@ -152,13 +156,13 @@ def test_calibration_charts_label_themselves():
 
 def test_projection_scatter_groups_and_prototypes():
     tr = _trace()
-    xy, pxy = derive.pca_2d(np.asarray(tr.proto_emb[:, 1], np.float32), tr.prototypes[1])
-    groups = derive.primary_cohort(tr)
+    xy, pxy = pca_2d(np.asarray(tr.proto_emb[:, 1], np.float32), tr.prototypes[1])
+    groups = primary_cohort(tr)
     fig = charts.projection_scatter(xy, groups, tr.texts, pxy, tr.label_names, method="PCA")
     n_groups = len(set(groups))
     assert len(fig.data) == n_groups + 1
     assert fig.data[-1].name == "class prototypes" and len(fig.data[-1].x) == 2
-    idx = np.concatenate([np.asarray(t.customdata) for t in fig.data[:-1]])
+    idx = np.concatenate([np.asarray(t.customdata).ravel() for t in fig.data[:-1]])
     assert sorted(idx.tolist()) == list(range(tr.n))          # every sample once, by its index
     assert fig.layout.dragmode == "lasso"
 
@@ -197,7 +201,7 @@ def test_compare_charts():
 
 def test_approx_sign_chart_uses_the_codes_surrogate():
     x = np.linspace(-1.5, 1.5, 31)
-    sign, grad = derive.approx_sign_curves(x)
+    sign, grad = approx_sign_curves(x)
     assert np.allclose(sign, np.where(x >= 0, 1, -1))
     assert np.allclose(grad, np.where(np.abs(x) < 1, 2 - 2 * np.abs(x), 0))
     fig = charts.approx_sign_chart(x, sign, grad, marker=0.5)

@@ -28,7 +28,7 @@ the app's, and a test built on it would be flaky; the report describes it.
   count for misses), holds one entry and served every other lookup from the cache; the session counter
   shows that 16 separate sessions connected.
 
-The server comes from tests/test_browser.py's ``server`` fixture (started as the README starts it, killed
+The server comes from tests/conftest.py's ``server`` fixture (started as the README starts it, killed
 in its teardown); its log is ``tmp_path / "server.log"``.
 """
 from __future__ import annotations
@@ -46,12 +46,11 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
-from app.params import slider_spec
 from core import checkpoint
 from core.data import get_task
 from core.inference import record
-from core.policies import decide, make_policy
-from tests.test_browser import ARGS, CHROMIUM, server  # noqa: F401  (server: the fixture, reused)
+from core.policies import POLICIES, Shape, decide, make_policy
+from tests.conftest import ARGS, CHROMIUM
 
 N_USERS = 16
 MODEL = "tiny-sst2"                      # the server's default model (EXITLENS_MODEL in the fixture)
@@ -240,7 +239,7 @@ async def _all_users(url: str, plans, expected, texts, timings) -> list[dict]:
 def test_sixteen_users_one_server(server, app_models, tmp_path):  # noqa: F811  (the imported fixture)
     assert Path(CHROMIUM).is_file(), "this test drives Debian's /usr/bin/chromium: apt-get install chromium"
     cfg = checkpoint.read_config(app_models / MODEL)
-    spec = slider_spec(POLICY, cfg.n_blocks, cfg.n_classes)                   # the sidebar slider's grid
+    spec = POLICIES[POLICY].threshold_spec(Shape(cfg.n_blocks, cfg.n_classes))  # the sidebar slider's grid
     plans = [_plan(i, spec.step) for i in range(N_USERS)]
     texts = [_sentence(i) for i in range(N_USERS)]
     firsts = _expected(app_models, texts, [a for a, _ in plans])             # before the watch starts

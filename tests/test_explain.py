@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from core.config import preset
-from core.explain import (Salience, attention, candidates, counterfactuals, encode_words, salience,
-                          substitution_table)
+from core.explain import Salience, attention, candidates, counterfactuals, encode_words, salience, substitution_table
 from core.inference import record
 from core.losses import exit_loss
 from core.model import MultiExitEncoder

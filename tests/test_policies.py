@@ -9,38 +9,33 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.policies import (POLICIES, EntropyThreshold, FractionalReduction, HybridEDR, LearnedExit, MaxProb,
-                           NormalizedEntropy, Oracle, Patience, ThresholdPolicy, class_argmax, class_max,
-                           count_le, decide, decide_many, dr, edr, edr_from, frac_reduction_signal,
-                           make_policy, patience_count)
+from core.policies import (
+    POLICIES,
+    EntropyThreshold,
+    FractionalReduction,
+    HybridEDR,
+    LearnedExit,
+    MaxProb,
+    NormalizedEntropy,
+    Oracle,
+    Patience,
+    ThresholdPolicy,
+    class_argmax,
+    class_max,
+    count_le,
+    decide,
+    decide_many,
+    dr,
+    edr,
+    edr_from,
+    frac_reduction_signal,
+    make_policy,
+    patience_count,
+)
 from core.trace import Trace
+from tests.conftest import LTE, D, P, build, hand_trace, threshold_for, traces  # noqa: F401
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-# ── the hand trace ───────────────────────────────────────────────────────────────────────────────
-# 3 samples × 4 blocks, K = 2, logits = log p so the probabilities are exactly these (labels 0, 1, 0):
-#   sample 0: (.6,.4) (.9,.1) (.99,.01) (.99,.01)   preds 0 0 0 0   right everywhere
-#   sample 1: (.7,.3) (.4,.6) (.2,.8)   (.1,.9)     preds 0 1 1 1   right from block 1
-#   sample 2: (.9,.1) (.3,.7) (.6,.4)   (.2,.8)     preds 0 1 0 1   right at 0 and 2, wrong at the end
-# Entropies in nats, H(.6)=.673012 H(.9)=.325083 H(.99)=.056002 H(.7)=.610864 H(.8)=.500402:
-#   sample 0: .673 .325 .056 .056 ; sample 1: .611 .673 .500 .325 ; sample 2: .325 .611 .673 .500
-P = np.array([
-    [[.6, .4], [.9, .1], [.99, .01], [.99, .01]],
-    [[.7, .3], [.4, .6], [.2, .8], [.1, .9]],
-    [[.9, .1], [.3, .7], [.6, .4], [.2, .8]],
-])
-# prototype distances (predicted class first): sample 0 r1=1 r2=3 → DR 1/6; sample 1 r1=3 r2=1 → DR 5/6
-# (block 0 predicts 0, blocks 1-3 predict 1); sample 2 equidistant → DR 1/2
-D = np.array([[[1, 3]] * 4, [[3, 1], [1, 3], [1, 3], [1, 3]], [[2, 2]] * 4], dtype=float)
-LTE = np.array([[.9, .8, .01, .3], [.5, .4, .3, .2], [.05, .9, .9, .9]])
-
-
-def hand_trace(**kw) -> Trace:
-    args = dict(logits=np.log(P), pooled=np.zeros((3, 4, 1)), labels=[0, 1, 0], texts=["a", "b", "c"],
-                flops_per_block=[10, 20, 30, 40], flops_embed=5, proto_dist=D, lte=LTE)
-    args.update(kw)
-    return Trace(**args)
-
 
 def test_hand_trace_signals():
     tr = hand_trace()
@@ -120,7 +115,7 @@ def test_registry_and_params():
     q = p.replace(threshold=0.3)
     assert q.threshold == 0.3 and q.direction == "above" and p.threshold == 0.2
     assert make_policy("edr", threshold=0.1, lam=2).lam == 2.0
-    for name, cls in POLICIES.items():   # every threshold rule labels itself
+    for cls in POLICIES.values():   # every threshold rule labels itself
         if issubclass(cls, ThresholdPolicy):
             assert cls.threshold_label and cls.unit and cls.direction in ("below", "above") and cls.title
 
@@ -178,46 +173,6 @@ def test_trace_dependent_validation():
         decide(Oracle(), hand_trace(labels=[0, -1, 0]))
     assert HybridEDR.missing(hand_trace(proto_dist=None)) == "needs trace.proto_dist"
     assert Oracle.missing(hand_trace()) is None
-
-
-# ── random traces for the properties ────────────────────────────────────────────────────────────
-
-@st.composite
-def traces(draw, max_n=8, max_blocks=5):
-    """Small traces with many ties: integer logits, distances and LTE scores on a coarse grid."""
-    n = draw(st.integers(1, max_n))
-    n_blocks = draw(st.integers(1, max_blocks))
-    k = draw(st.integers(2, 3))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    logits = rng.integers(-2, 3, (n, n_blocks, k)).astype(np.float32) * draw(st.sampled_from([0.5, 1.0, 3.0]))
-    return Trace(logits=logits, pooled=np.zeros((n, n_blocks, 1)), labels=rng.integers(0, k, n),
-                 texts=[""] * n, flops_per_block=rng.integers(1, 5, n_blocks).astype(float), flops_embed=1.0,
-                 proto_dist=rng.integers(0, 4, (n, n_blocks, k)).astype(np.float32),
-                 lte=rng.integers(0, 5, (n, n_blocks)) / 4.0)
-
-
-def threshold_for(cls, tr: Trace, u: float):
-    lo, hi = cls.threshold_range(tr)
-    if cls is Patience:
-        return float(1 + round(u * tr.n_blocks))              # 1..L (L never fires)
-    return lo + u * (hi - lo)
-
-
-def build(name: str, tr: Trace, u: float, per_block: bool = False, **kw):
-    cls = POLICIES[name]
-    if cls is Oracle:
-        return Oracle(**kw)
-    if per_block:
-        rng = np.random.default_rng(int(u * 1e6))
-        thr = np.array([threshold_for(cls, tr, v) for v in rng.random(tr.n_blocks)])
-    else:
-        thr = threshold_for(cls, tr, u)
-    extra = {"fallback": "most_confident"} if cls is MaxProb and u > .5 else {}
-    if cls is FractionalReduction:
-        extra = {"direction": "above" if u > .5 else "below", "reference": "first" if u > .3 else "previous"}
-    if cls is HybridEDR:
-        extra = {"lam": 2 * u}
-    return cls(thr, **extra, **kw)
 
 
 def sliced(tr: Trace, length: int) -> Trace:

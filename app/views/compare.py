@@ -4,65 +4,77 @@ import json
 import numpy as np
 import streamlit as st
 
-from app import charts, derive, sidebar, state
+from app import charts, sidebar, state, widgets
 from app import params as P
 from core import checkpoint
 from core.analysis import METRICS, cost, metric, pareto_front, task_metric
-from core.policies import POLICIES, decide, make_policy
+from core.bundle import card_task
+from core.policies import POLICIES, ThresholdPolicy, decide
+from core.summaries import agreement, largest_differences
 
 sel = state.current()
 a = sel.bundle
 ss = st.session_state
 
 st.title("Compare two models")
-cands = []
+
+
+def why_not(name: str, task, n_classes: int) -> str | None:
+    """Why model ``name`` cannot be model B next to A (None: it can)."""
+    if n_classes != a.n_classes:
+        return f"{name} has {n_classes} classes and {a.name} {a.n_classes}"
+    if (task is None) != (a.task is None) or (task is not None and (task.name, task.label_names) !=
+                                               (a.task.name, a.task.label_names)):
+        what = lambda t: t.folder if t is not None else "an unknown task"
+        return f"{name} was trained on {what(task)} and {a.name} on {what(a.task)}: their labels do not mean the same"
+    return None
+
+
+cands, refused = [], []
 for n in sel.models:
     if n == a.name:
         continue
     try:
-        if checkpoint.read_config(state.models_dir() / n).n_classes == a.n_classes:
-            cands.append(n)
+        cfg, card = checkpoint.read_config(state.models_dir() / n), checkpoint.load_card(state.models_dir() / n)
     except checkpoint.CheckpointError:
-        pass
-
-
-def _rank(n: str) -> tuple:
-    """Prefer a model trained on the same task (its card says which)."""
-    task = checkpoint.load_card(state.models_dir() / n).get("task")
-    return (task != (a.task.name if a.task else None), n)
-
+        continue
+    reason = why_not(n, card_task(card, cfg.n_classes), cfg.n_classes)
+    (refused if reason else cands).append((n, reason))
+cands = [n for n, _ in cands]
 
 c1, c2 = st.columns(2)
 sidebar.page_param("cp_ckpt_b", "ckpt_b", lambda raw: (P.first(raw) or "", None), "")
 c2.text_input("…or model B from a checkpoint directory", key="cp_ckpt_b", placeholder="/path/to/model",
               help="e.g. a training run in runs/ against the shipped model")
+ckpt_b = widgets.remember("cp_ckpt_b").strip()
 bb = None
-if ss["cp_ckpt_b"].strip():
+if ckpt_b:
     try:
-        bb = state.load_bundle(ss["cp_ckpt_b"].strip())
-        if bb.n_classes != a.n_classes:
-            st.error(f"{bb.name} has {bb.n_classes} classes and {a.name} {a.n_classes}: they cannot be compared "
-                     "on the same data.", icon=":material/error:")
+        bb = state.load_bundle(ckpt_b)
+        reason = why_not(bb.name, bb.task, bb.n_classes)
+        if reason:
+            st.error(f"{reason}: they cannot be compared on the same data.", icon="⚠️")
             bb = None
     except state.USER_ERRORS as e:
-        st.error(str(e), icon=":material/error:")
+        st.error(str(e), icon="⚠️")
 if bb is None:
     if not cands:
-        st.info(f"No other model in {state.models_dir()} has {a.n_classes} classes like {a.name}: add a second "
-                "checkpoint there (e.g. a binarized twin or another training run), or type its directory above.",
-                icon=":material/info:")
+        st.info(f"No other model in {state.models_dir()} was trained on {a.task.folder if a.task else 'the same task'} "
+                f"with the same labels as {a.name}: add a second checkpoint there (a binarized twin, another training "
+                "run), or type its directory above.", icon="ℹ️")
+        if refused:
+            st.caption("Not offered: " + "; ".join(r for _, r in refused) + ".")
         st.stop()
-    default_b = sorted(cands, key=_rank)[0]
-    sidebar.page_param("cp_model_b", "model_b", lambda raw: P.parse_choice(raw, cands, default_b, "model B"),
-                       default_b)
-    if ss.get("cp_model_b") not in cands:
-        ss["cp_model_b"] = default_b
-    c1.selectbox("model B", cands, key="cp_model_b", help=f"model A is the sidebar's: {a.name}")
+    sidebar.page_param("cp_model_b", "model_b", lambda raw: P.parse_choice(raw, cands, cands[0], "model B"), cands[0])
+    name_b = widgets.choice(c1, "model B", cands, "cp_model_b", cands[0], help=f"model A is the sidebar's: {a.name}")
+    if refused:
+        c1.caption("Not offered: " + "; ".join(r for _, r in refused) + ".")
     try:
-        bb = state.load_bundle(state.models_dir() / ss["cp_model_b"])
+        bb = state.load_bundle(state.models_dir() / name_b)
     except state.USER_ERRORS as e:
         state.fail(e, "Pick another model B.")
 st.caption(f"**A** = {a.name} · **B** = {bb.name} · data: {sel.data.label}")
+sidebar.write_params({"model_b": None if ckpt_b else bb.name, "ckpt_b": ckpt_b or None})
 
 tr_a = state.dataset_trace(a, sel.data)
 tr_b = state.dataset_trace(bb, sel.data)
@@ -72,37 +84,20 @@ if tr_a.n != tr_b.n or tr_a.texts != tr_b.texts:
 
 # model B's policy: the sidebar's by default, or its own
 pols_b = P.supported_policies(tr_b.proto_dist is not None, tr_b.lte is not None)
-ss.setdefault("cp_same", True)
-st.toggle("model B uses the sidebar's policy and threshold", key="cp_same")
-if ss["cp_same"] and sel.policy_name in pols_b:
-    pol_b_name, thr_b = sel.policy_name, sel.threshold
+same = st.toggle("model B uses the sidebar's policy and threshold", value=True, key="cp_same")
+if same and sel.policy_name in pols_b:
+    pol_b = sel.policy.replace(min_block=min(sel.policy.min_block, tr_b.n_blocks - 1))
 else:
     c1, c2 = st.columns(2)
-    if ss.get("cp_policy_b") not in pols_b:
-        ss["cp_policy_b"] = sel.policy_name if sel.policy_name in pols_b else pols_b[0]
-    c1.selectbox("model B's policy", pols_b, key="cp_policy_b", format_func=lambda n: POLICIES[n].title)
-    pol_b_name = ss["cp_policy_b"]
-    spec = P.slider_spec(pol_b_name, tr_b.n_blocks, tr_b.n_classes)
-    thr_b = None
-    if spec is not None:
-        key = f"cp_thr_{pol_b_name}"
-        ss.setdefault(key, spec.default)
-        ss[key] = spec.clamp(ss[key])
-        if spec.integer:
-            ss[key] = int(ss[key])
-            c2.slider(f"model B: {spec.label}", int(spec.lo), int(spec.hi), step=1, key=key)
-        else:
-            c2.slider(f"model B: {spec.label}", spec.lo, spec.hi, step=spec.step, key=key, format=spec.fmt)
-        thr_b = float(ss[key])
-ckpt_b = ss["cp_ckpt_b"].strip() if bb.name != ss.get("cp_model_b") else ""
-sidebar.write_params({"model_b": None if ckpt_b else bb.name, "ckpt_b": ckpt_b or None})
-
+    name = widgets.choice(c1, "model B's policy", pols_b, "cp_policy_b",
+                          sel.policy_name if sel.policy_name in pols_b else pols_b[0],
+                          format_func=lambda n: POLICIES[n].title)
+    cls = POLICIES[name]
+    thr = (widgets.threshold(c2, cls.threshold_spec(tr_b), f"cp_thr_{name}", label=f"model B: {cls.threshold_label}")
+           if issubclass(cls, ThresholdPolicy) else None)
+    pol_b = P.build_policy(name, thr, 1, {p.name: p.default for p in cls.extra})
 try:
-    pol_a = sel.policy()
-    earliest_b = min(sel.earliest, tr_b.n_blocks)
-    pol_b = make_policy(pol_b_name, **P.policy_params(pol_b_name, thr_b, sel.lam, sel.direction, sel.reference,
-                                                      earliest_b))
-    ex_a, ex_b = decide(pol_a, tr_a), decide(pol_b, tr_b)
+    ex_a, ex_b = decide(sel.policy, tr_a), decide(pol_b, tr_b)
 except ValueError as e:
     state.fail(e, "Change the policy settings.")
 
@@ -110,7 +105,7 @@ except ValueError as e:
 labelled = tr_a.has_labels
 mname = task_metric(tr_a)
 mlabel = METRICS[mname]["label"]
-ag = derive.agreement(ex_a, ex_b, tr_a.labels)
+ag = agreement(ex_a, ex_b, tr_a.labels)
 m = st.columns(5)
 if labelled:
     m[0].metric(f"A: {mlabel}", f"{metric(mname, tr_a.labels, ex_a.pred):.4f}")
@@ -124,16 +119,12 @@ if labelled:
 
 # ── paired Pareto fronts ─────────────────────────────────────────────────────────────────────────────
 if labelled:
-    if ss.get("cp_x") not in charts.X_AXES:
-        ss["cp_x"] = "layer_speedup"
-    st.segmented_control("x-axis", list(charts.X_AXES), key="cp_x", format_func=lambda k: charts.X_AXES[k])
-    x = ss.get("cp_x") or "layer_speedup"
+    x = widgets.choice(st, "x-axis", list(charts.X_AXES), "cp_x", "layer_speedup", kind="segmented",
+                       format_func=lambda k: charts.X_AXES[k])
     sweeps, fronts = {}, {}
-    for tag, bundle, tr in (("A", a, tr_a), ("B", bb, tr_b)):
-        pols = P.supported_policies(tr.proto_dist is not None, tr.lte is not None)
-        fixed = P.sweep_params(pols, sel.lam, sel.direction, sel.reference, min(sel.earliest, tr.n_blocks))
-        sw = state.sweep_all(tr, state.trace_id(bundle, sel.data), json.dumps(fixed, sort_keys=True), fixed,
-                             P.SWEEP_POINTS)
+    for tag, bundle, tr, pol in (("A", a, tr_a, sel.policy), ("B", bb, tr_b, pol_b)):
+        fixed = P.sweep_params(P.supported_policies(tr.proto_dist is not None, tr.lte is not None), pol)
+        sw = state.sweep_all(tr, state.trace_id(bundle, sel.data), json.dumps(fixed, sort_keys=True, default=str), fixed)
         sw = sw[sw["policy"] != "oracle"]
         label = f"{tag} {bundle.name}"
         sweeps[label], fronts[label] = sw, pareto_front(sw, x=x, y="metric")
@@ -149,5 +140,5 @@ with c2:
     if tr_a.n_blocks != tr_b.n_blocks:
         st.caption(f"The models differ in depth (A: {tr_a.n_blocks} blocks, B: {tr_b.n_blocks}): a difference of "
                    "k blocks is k blocks of each model's own size.")
-    st.dataframe(derive.largest_differences(tr_a, ex_a, ex_b, top=25), hide_index=True, height=320,
+    st.dataframe(largest_differences(tr_a, ex_a, ex_b, top=25), hide_index=True, height=320,
                  column_config={"text": st.column_config.TextColumn(width="large")})

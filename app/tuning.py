@@ -1,0 +1,147 @@
+"""The Threshold debugger's two ways to a threshold that holds on unseen data, and the shareable report.
+
+* "Best threshold for a target" — tuned on a random half of the data, reported on the other half;
+* "Certified" — Learn-then-Test or conformal risk control (core.certify) on a calibration set the model
+  never trained on, with its guarantee in words, replayed on the report data.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from app import sidebar, state, widgets
+from app.selection import DataChoice, Selection
+from core.analysis import best_threshold, split_halves
+from core.certify import RISKS, Certificate, certify, guarantee_text, holdout_warning, realized, smallest_epsilon_text
+from core.report import risk_figure, threshold_report_html
+from core.trace import Trace
+
+
+def best_threshold_section(sel: Selection, tr: Trace, x: str, mlabel: str) -> None:
+    pol = sel.policy
+    st.subheader("Best threshold for a target")
+    speed_name = "flops_reduction" if x == "flops_reduction" else "layer_speedup"
+    c1, c2, c3 = st.columns([2, 2, 3], vertical_alignment="bottom")
+    target = widgets.choice(c1, "target", ["drop", "speed"], "thr_target", "drop", kind="segmented",
+                            format_func={"drop": f"{mlabel} drop at most", "speed": "speed at least"}.get)
+    if target == "drop":
+        kw = {"target_drop": float(widgets.number(c2, f"largest {mlabel} drop (absolute; 0.01 = one point)",
+                                                  "thr_drop", 0.01, min_value=0.0, max_value=1.0, step=0.005,
+                                                  format="%.3f"))}
+    elif speed_name == "layer_speedup":
+        kw = {"target_speedup": float(widgets.number(c2, "layer speed-up at least (×)", "thr_speed",
+                                                     min(1.5, float(tr.n_blocks)), min_value=1.0,
+                                                     max_value=float(tr.n_blocks), step=0.1, format="%.2f"))}
+    else:
+        kw = {"target_speedup": float(widgets.number(c2, "FLOPs reduction at least (fraction)", "thr_flops", 0.3,
+                                                     min_value=0.01, max_value=0.99, step=0.05, format="%.2f"))}
+    if tr.n < 2:
+        st.info("Tuning a threshold needs at least 2 labelled samples (one half to tune, the other to report "
+                "on): add more rows.", icon="ℹ️")
+        return
+    tune, test = split_halves(tr, seed=0)
+    try:
+        tuned = best_threshold(tune, test, pol, thresholds=type(pol).threshold_spec(tr).grid(), speed=speed_name, **kw)
+    except ValueError as e:
+        state.fail(e)
+    c3.caption(f"Tuned on a random half of the {tr.n:,} samples ({tune.n:,}), reported on the other half "
+               f"({test.n:,}) — never tuned on the numbers it reports.")
+    if not tuned.feasible:
+        st.warning(f"No threshold meets “{tuned.target}” on the tuning half: showing the closest one.")
+    r = st.columns([1, 1, 1, 2], vertical_alignment="center")
+    r[0].metric(f"best {pol.symbol}", f"{tuned.threshold:.4g}", help=tuned.target)
+    r[1].metric(f"{mlabel}, held-out half", f"{tuned.test['metric']:.4f}", delta=f"{-tuned.test['drop']:+.4f}",
+                help="the change against the full model on the same half")
+    r[2].metric("layer speed-up, held-out half", f"{tuned.test['layer_speedup']:.3f}×")
+    if r[3].button("apply this threshold", disabled=abs(tuned.threshold - (sel.threshold or 0)) < 1e-12):
+        sidebar.request_policy(sel.policy_name, tuned.threshold)
+    rows = [{"half": name, "samples": part.n, mlabel: row["metric"], f"full-model {mlabel}": row["baseline_metric"],
+             "drop": row["drop"], "layer speed-up": row["layer_speedup"], "FLOPs reduction": row["flops_reduction"]}
+            for name, part, row in (("tuning", tune, tuned.tune), ("held-out", test, tuned.test))]
+    st.dataframe(rows, hide_index=True, column_config={
+        k: st.column_config.NumberColumn(format="%.4f")
+        for k in (mlabel, f"full-model {mlabel}", "drop", "layer speed-up", "FLOPs reduction")})
+
+
+def _calibration_choice(sel: Selection, tr: Trace) -> tuple[Trace, Trace, str, str]:
+    """(calibration trace, report trace, what each is) — the model's own calibration split when it has one."""
+    b, data = sel.bundle, sel.data
+    own = data.source == "glue" and b.task is not None and data.task == b.task.name and data.split != "calibration"
+    options = (["split", "half"] if own else ["half"])
+    labels = {"split": f"the model's calibration split (held-out train rows of {b.task.folder if b.task else ''})",
+              "half": "a random half of this data (the other half reports)"}
+    how = widgets.choice(st, "calibrate on", options, "thr_cal_src", options[0], kind="radio",
+                         format_func=labels.get, horizontal=True)
+    if how == "split":
+        cal_data = DataChoice(source="glue", task=data.task, split="calibration")
+        cal = state.dataset_trace(b, cal_data)
+        return cal, tr, f"{cal.n:,} calibration rows (train − fit, never trained on)", data.label
+    cal, rep = split_halves(tr, seed=0)
+    return cal, rep, f"a random half of {data.label} ({cal.n:,})", f"the other half ({rep.n:,})"
+
+
+def certified_section(sel: Selection, tr: Trace, mlabel: str) -> None:
+    st.subheader("Certified threshold")
+    st.caption("A threshold with a statistical guarantee: with ε the largest acceptable risk and 1 − δ the "
+               "confidence, Learn-then-Test (Angelopoulos et al. 2021) tests the policy's thresholds from the most "
+               "cautious to the fastest and keeps the fastest whose risk bound stays ≤ ε; conformal risk control "
+               "bounds the expected risk instead.")
+    c = st.columns(4)
+    eps = float(widgets.number(c[0], "ε: largest risk", "thr_eps", 0.01, min_value=0.001, max_value=0.5, step=0.005,
+                               format="%.3f", help="0.01 = at most one point lost"))
+    conf = float(widgets.number(c[1], "1 − δ: confidence", "thr_conf", 0.95, min_value=0.5, max_value=0.999,
+                                step=0.01, format="%.3f"))
+    risk = widgets.choice(c[2], "risk", list(RISKS), "thr_risk", "induced",
+                          help="induced: the early exit is wrong where the full model is right (bounds the accuracy "
+                               "drop); consistency: it differs from the full model (needs no labels)")
+    method = widgets.choice(c[3], "method", ["ltt", "crc"], "thr_method", "ltt",
+                            format_func={"ltt": "Learn-then-Test", "crc": "conformal risk control"}.get)
+    cal, rep, cal_what, rep_what = _calibration_choice(sel, tr)
+    warn = holdout_warning(sel.bundle.card)
+    if warn:
+        st.warning(warn.replace("warning: ", "").capitalize() + ".", icon="⚠️")
+    try:
+        cert = certify(cal, sel.policy, eps, delta=1 - conf, risk=risk, method=method)
+        real = realized(cert, rep)
+    except ValueError as e:
+        st.error(str(e), icon="⚠️")
+        return
+    st.session_state["_thr_cert"] = (sel.policy.name, cert)
+    m = st.columns([1, 1, 1, 1, 2], vertical_alignment="center")
+    sym = sel.policy.symbol
+    m[0].metric(f"certified {sym}", "full model" if cert.threshold is None else f"{cert.threshold:.4g}",
+                help=f"calibrated on {cal_what}")
+    m[1].metric("risk bound", f"{cert.bound:.4f}", help=f"empirical on calibration: {cert.empirical_risk:.4f}")
+    m[2].metric(f"realized risk ({rep_what})", f"{real.risk:.4f}",
+                delta=f"{'within' if real.within else 'above'} ε", delta_color="normal" if real.within else "inverse")
+    m[3].metric(f"{mlabel} drop, report data", f"{real.metric_drop:+.4f}",
+                help=f"{real.full_metric:.4f} → {real.metric:.4f}; layer speed-up {real.layer_speedup:.2f}×")
+    if m[4].button("apply the certified threshold", disabled=cert.threshold is None):
+        sidebar.request_policy(sel.policy_name, cert.threshold)
+    st.info(guarantee_text(cert), icon="🛡️")
+    st.caption(smallest_epsilon_text(cert.n, 1 - conf, method) + f" Report data: {rep_what}; speed-up there "
+               f"{real.layer_speedup:.2f}×, FLOPs −{real.flops_reduction:.1%}.")
+    st.plotly_chart(risk_figure(cert.curve.to_frame(), eps, cert.threshold, sel.policy.direction),
+                    key="thr_risk_curve")
+
+
+def report_download(container, sel: Selection, tr: Trace) -> None:
+    """One standalone HTML file: the model, data, policy, Pareto chart, threshold, guarantee, held-out figures."""
+    ss = st.session_state
+    saved = ss.get("_thr_cert")
+    cert: Certificate | None = saved[1] if saved and saved[0] == sel.policy.name else None
+    threshold = cert.threshold if cert is not None else sel.threshold
+    key = (sel.bundle.key, sel.data.label, repr(sel.policy), None if cert is None else (cert.threshold, cert.epsilon))
+    if container.button("make the threshold report (HTML)",
+                        help="one file that opens offline: model, data, policy, the "
+                             + ("certified" if cert is not None else "chosen") + " threshold"
+                             + (" with its guarantee" if cert is not None else "") + ", and the held-out figures"):
+        ss["_thr_report"] = (key, threshold_report_html(
+            tr, sel.policy, threshold, model=sel.bundle.name, data=sel.data.label, certificate=cert,
+            guarantee=guarantee_text(cert) if cert is not None else "",
+            curve=cert.curve.to_frame() if cert is not None else None).encode())
+    made = ss.get("_thr_report")
+    if made and made[0] == key:
+        container.download_button("download the threshold report", data=made[1],
+                                  file_name=f"threshold-report-{sel.bundle.name}-{sel.policy.name}.html",
+                                  mime="text/html")
+
