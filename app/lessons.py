@@ -143,10 +143,18 @@ def overthinking(sel: Selection) -> None:
                            format_func=lambda i: f"#{i}: {tr.texts[i][:90]}"))
     st.text(tr.texts[i])
     st.caption(f"label: {tr.label_names[tr.labels[i]]} · prediction per block: {preds_path(tr, i)}")
-    st.plotly_chart(charts.class_band(tr.probs[i], tr.label_names, title=f"Right early, wrong at the end (sample #{i})"),
-                    key="ln_over_band")
+    st.plotly_chart(charts.class_band(tr.probs[i], tr.label_names,
+                                      title=f"Right early, wrong at the end (sample #{i})"), key="ln_over_band")
     st.metric("share of the final exit's errors that an earlier exit got right", f"{float(d.share_of_errors):.1%}",
               help=f"{d.count} of {d.n_errors} errors")
+    from app import explain_panel  # here, not at the top: this lesson is the only one that explains words
+
+    y = int(tr.labels[i])
+    early = int(np.flatnonzero(tr.preds[i, :-1] == y)[0])        # the first exit that was right
+    st.markdown(f"**What the early block saw and the late block changed.** Block {early + 1} was right; block "
+                f"{tr.n_blocks} overturned it. Which words did each lean on?")
+    explain_panel.early_vs_late(sel.bundle, tr.texts[i], None if tr.texts_b is None else tr.texts_b[i], early,
+                                tr.n_blocks - 1, y)
 
 
 def binarization(sel: Selection) -> None:

@@ -20,5 +20,6 @@ from app.charts.common import (  # noqa: F401
                                stat_title,
 )
 from app.charts.dataset import *  # noqa: F401,F403
+from app.charts.explain import *  # noqa: F401,F403
 from app.charts.sample import *  # noqa: F401,F403
 from app.charts.weights import *  # noqa: F401,F403

@@ -2,7 +2,7 @@
 import numpy as np
 import streamlit as st
 
-from app import charts, sentence_form, sidebar, state, widgets
+from app import charts, editor, explain_panel, sentence_form, sidebar, state, widgets
 from app import params as P
 from core.policies import ThresholdPolicy, decide
 from core.signals import sample_signals
@@ -65,7 +65,8 @@ def exit_view() -> None:
                                                                         "ran to the last block"))
     verdict = "" if label is None else (" ✓" if s["pred"] == label else " ✗")
     m[1].metric("prediction", s["pred_name"] + verdict,
-                help=f"answered by block {s['answer_block'] + 1}" + ("" if label is None else f"; true: {names[label]}"))
+                help=f"answered by block {s['answer_block'] + 1}"
+                     + ("" if label is None else f"; true: {names[label]}"))
     m[2].metric("confidence", f"{s['confidence']:.1%}", help="the answering exit's probability of its class")
     m[3].metric("layer speed-up", f"{s['layer_speedup']:.2f}×", help="L / blocks computed")
     m[4].metric("FLOPs spent", f"{s['flops_spent'] / s['flops_full']:.0%} of full",
@@ -100,3 +101,13 @@ if tr.proto_dist is not None:
                     key="pg_protos")
 else:
     c2.info("This model has no prototype heads (proto_dim = 0): no DE³ distances to show.")
+
+# ── why this exit, and what would move it (issue 14): salience, attention, the counterfactual editor ──
+try:
+    why_exit = int(decide(pol, tr).exit_block[0])      # the sidebar policy's exit (the what-if stays above)
+except ValueError:                                      # e.g. the oracle without a label
+    why_exit = None
+st.divider()
+explain_panel.why_panel(b, text, text_b, why_exit)
+st.divider()
+editor.editor(b, text, text_b, label, pol, tr)
