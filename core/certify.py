@@ -8,19 +8,20 @@ every threshold λ has a risk R(λ) = P(loss = 1) on new inputs, with a per-samp
 
 Two ways to pick λ on n calibration samples (never on the split the numbers are reported on):
 
-* ``method="ltt"`` — Learn-then-Test (Angelopoulos et al., arXiv 2110.01052): one Hoeffding–Bentkus
-  p-value per λ for the null "R(λ) > ε" (§3, Prop. 3; binary losses: the exact binomial tail, §3.2), then
-  fixed-sequence testing (FWER ≤ δ, §4.1) from the conservative end, stopping at the first non-rejection.
+* ``method="ltt"`` — Learn-then-Test (Angelopoulos et al., arXiv 2110.01052): one Hoeffding–Bentkus p-value per
+  λ for the null "R(λ) > ε" (§3, Prop. 3; binary losses: the exact binomial tail, §3.2), then fixed-sequence
+  testing (FWER ≤ δ, §4.1) from the conservative end, stopping at the first non-rejection.
   Guarantee: with probability ≥ 1 − δ over the calibration draw, R(λ̂) ≤ ε.
 * ``method="crc"`` — conformal risk control (Angelopoulos et al., arXiv 2208.02814): the fastest λ with
-  (Σ L̃_i(λ) + 1)/(n + 1) ≤ ε. The loss of one sample is not monotone along the grid (an earlier exit
-  can be right where a later one was wrong), so L̃_i(λ) = max over λ' no faster than λ of L_i(λ') is
-  used (CRC §2, "monotonizing"; as in "Fast yet Safe", Jazbec et al. arXiv 2405.20915). Guarantee:
-  E[R(λ̂)] ≤ ε over calibration draws and new inputs.
+  (Σ L̃_i(λ) + 1)/(n + 1) ≤ ε. The loss of one sample is not monotone along the grid (an earlier exit can be
+  right where a later one was wrong), so L̃_i(λ) = max over λ' no faster than λ of L_i(λ') is used (CRC §2,
+  "monotonizing"; as in "Fast yet Safe", Jazbec et al. arXiv 2405.20915). Guarantee: E[R(λ̂)] ≤ ε over
+  calibration draws and new inputs.
 
-Nothing certified → ``threshold`` None: the full model (zero risk by definition). Applied to early exits
-by CALM (arXiv 2207.07061) and "Fast yet Safe". Every sum over the grid uses ``decide_many``'s segments.
-The grid and its order must not depend on the calibration data (the default grids depend on K and L only).
+Nothing certified → ``threshold`` None: the full model (zero risk by definition). Applied to early exits by CALM
+(arXiv 2207.07061) and "Fast yet Safe". Every sum over the grid uses ``decide_many``'s segments; the counts are
+integers, so a store (core.trace_store) certified chunk by chunk (core.chunked.certify) gives the same
+certificate. The grid and its order must not depend on the calibration data (the default grids: K and L only).
 
     python -m core.certify --model assets/models/minilm-ee-sst2 --epsilon 0.01 0.02 --delta 0.05
 """
@@ -188,22 +189,6 @@ def _check_method(method: str) -> None:
         raise ValueError(f"method must be one of {sorted(METHODS)} ({'; '.join(METHODS.values())}), got {method!r}")
 
 
-def _check(trace: Trace, epsilon, delta, risk: str, method: str) -> None:
-    _check_method(method)
-    if risk not in RISKS:
-        raise ValueError(f"risk must be one of {sorted(RISKS)}, got {risk!r}")
-    if not (isinstance(epsilon, (int, float, np.number)) and np.isfinite(epsilon) and epsilon > 0):
-        raise ValueError(f"ε (epsilon) is the largest risk allowed, a number > 0 (0.01 = one point), got {epsilon!r}")
-    if not (isinstance(delta, (int, float, np.number)) and 0 < delta < 1):
-        raise ValueError(f"δ (delta) is the allowed failure probability, in (0, 1) (0.05 = 95 % confidence), "
-                         f"got {delta!r}")
-    if trace.n == 0:
-        raise ValueError("certify needs calibration samples, but the trace is empty: record a non-empty split")
-    if risk == "induced" and not trace.has_labels:
-        raise ValueError("risk 'induced' needs the label of every calibration sample (some are -1): record a "
-                         "labelled split, or use risk='consistency', which needs no labels")
-
-
 def _policy(policy, trace: Trace) -> ThresholdPolicy:
     """A name (default parameters) or a ThresholdPolicy instance (its parameters kept)."""
     if isinstance(policy, str):
@@ -221,18 +206,43 @@ def _policy(policy, trace: Trace) -> ThresholdPolicy:
     return policy
 
 
-def certify(trace: Trace, policy, epsilon: float, delta: float = 0.1, risk: str = "induced",
-            method: str = "ltt", grid=None) -> Certificate:
-    """The fastest threshold of ``policy``'s grid (``type(policy).grid(trace)`` or ``grid``) whose risk
-    on new data is certified ≤ ε by ``method`` on the calibration ``trace`` (see the module docstring)."""
-    _check(trace, epsilon, delta, risk, method)
+def certify_grid(trace: Trace, policy, epsilon, delta, risk: str, method: str,
+                 grid=None) -> tuple[ThresholdPolicy, np.ndarray]:
+    """The checked policy and grid of ``certify`` (``trace``: a Trace, or a store — its shape, n, labels)."""
+    _check_method(method)
+    if risk not in RISKS:
+        raise ValueError(f"risk must be one of {sorted(RISKS)}, got {risk!r}")
+    if not (isinstance(epsilon, (int, float, np.number)) and np.isfinite(epsilon) and epsilon > 0):
+        raise ValueError(f"ε (epsilon) is the largest risk allowed, a number > 0 (0.01 = one point), got {epsilon!r}")
+    if not (isinstance(delta, (int, float, np.number)) and 0 < delta < 1):
+        raise ValueError(f"δ (delta) is the allowed failure probability, in (0, 1) (0.05 = 95 % confidence), "
+                         f"got {delta!r}")
+    if trace.n == 0:
+        raise ValueError("certify needs calibration samples, but the trace is empty: record a non-empty split")
+    if risk == "induced" and not trace.has_labels:
+        raise ValueError("risk 'induced' needs the label of every calibration sample (some are -1): record a "
+                         "labelled split, or use risk='consistency', which needs no labels")
     pol = _policy(policy, trace)
     thr = type(pol).grid(trace) if grid is None else np.asarray(grid, dtype=np.float64)
     if thr.ndim != 1 or thr.size == 0:
         raise ValueError(f"grid must be a non-empty 1-D list of scalar thresholds, got shape {thr.shape}")
-    n = trace.n
+    return pol, thr
+
+
+def certify(trace: Trace, policy, epsilon: float, delta: float = 0.1, risk: str = "induced",
+            method: str = "ltt", grid=None) -> Certificate:
+    """The fastest threshold of ``policy``'s grid (``type(policy).grid(trace)`` or ``grid``) whose risk
+    on new data is certified ≤ ε by ``method`` on the calibration ``trace`` (see the module docstring)."""
+    pol, thr = certify_grid(trace, policy, epsilon, delta, risk, method, grid)
     ordered, errors, mono = risk_counts(trace, pol, thr)
-    k, k_mono = errors[risk], mono[risk]
+    return certify_counts(pol, trace.n, ordered, errors[risk], mono[risk], sweep(trace, pol, ordered), epsilon, delta,
+                          risk, method)                 # the sweep's cost columns in the same (sorted) order
+
+
+def certify_counts(pol: ThresholdPolicy, n: int, ordered: np.ndarray, k: np.ndarray, k_mono: np.ndarray,
+                   sw: pd.DataFrame, epsilon: float, delta: float, risk: str, method: str) -> Certificate:
+    """The certificate from n samples' error counts ``k`` / ``k_mono`` along the sorted grid ``ordered`` and the
+    sweep ``sw`` in that order (integers: counted in memory or chunk by chunk, core.chunked, they are equal)."""
     if method == "ltt":
         p = hb_p_values(k, n, float(epsilon))
         ucb = upper_bound(k, n, delta)
@@ -241,7 +251,6 @@ def certify(trace: Trace, policy, epsilon: float, delta: float = 0.1, risk: str 
         p = np.full(len(k), np.nan)
         ucb = crc_bound(k_mono, n)
         m = int(np.cumprod(ucb <= epsilon).sum())       # monotone, so a prefix
-    sw = sweep(trace, pol, ordered)                     # cost columns in the same (sorted) order
     curve = RiskCurve(thresholds=ordered, errors=k, empirical_risk=k / n, monotone_risk=k_mono / n, ucb=ucb,
                       p_values=p, certified=np.arange(len(k)) < m, layer_speedup=sw["layer_speedup"].to_numpy(),
                       flops_reduction=sw["flops_reduction"].to_numpy(), metric=sw["metric"].to_numpy())

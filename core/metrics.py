@@ -208,10 +208,10 @@ class Calibration:
     count: np.ndarray         # (L, M) int64
 
 
-def calibration(trace: Trace, n_bins: int = 15) -> Calibration:
-    need_labels(trace, "calibration")
-    if int(n_bins) < 1:
-        raise ValueError(f"n_bins must be ≥ 1, got {n_bins}")
+def calibration_sums(trace: Trace, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per exit and bin (L, M): sample count, sum of confidences, sum of correct — sums over samples, so a
+    trace's sums are its chunks' sums (core.chunked). Confidences ≥ 1/K in float32 add up exactly in float64
+    (each is a multiple of 2^-(24+⌈log2 K⌉)) while N < 2^(29-⌈log2 K⌉), so the order of the sum never matters."""
     m, n_blocks = int(n_bins), trace.n_blocks
     edges = np.linspace(0.0, 1.0, m + 1)
     conf = trace.probs.max(axis=-1).astype(np.float64)                      # (N, L)
@@ -221,11 +221,27 @@ def calibration(trace: Trace, n_bins: int = 15) -> Calibration:
     count = np.bincount(flat, minlength=size).reshape(n_blocks, m)
     conf_sum = np.bincount(flat, weights=conf.ravel(), minlength=size).reshape(n_blocks, m)
     acc_sum = np.bincount(flat, weights=trace.correct.ravel().astype(np.float64), minlength=size).reshape(n_blocks, m)
+    return count, conf_sum, acc_sum
+
+
+def calibration_from_sums(count: np.ndarray, conf_sum: np.ndarray, acc_sum: np.ndarray, n: int) -> Calibration:
+    """The reliability per exit of n samples from their ``calibration_sums``."""
+    m = count.shape[1]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_conf, mean_acc = conf_sum / count, acc_sum / count
-        ece = np.abs(acc_sum - conf_sum).sum(axis=1) / max(trace.n, 1)     # n_b/N·|acc_b − conf_b| summed
+        ece = np.abs(acc_sum - conf_sum).sum(axis=1) / max(n, 1)           # n_b/N·|acc_b − conf_b| summed
     return Calibration(ece=Stat("expected calibration error", ece, "fraction", (0.0, 1.0),
                                 f"ECE per exit, {m} equal-width bins"),
-                       edges=edges, confidence=mean_conf, accuracy=mean_acc, count=count)
+                       edges=np.linspace(0.0, 1.0, m + 1), confidence=mean_conf, accuracy=mean_acc, count=count)
 
 
+def check_bins(n_bins) -> int:
+    if int(n_bins) < 1:
+        raise ValueError(f"n_bins must be ≥ 1, got {n_bins}")
+    return int(n_bins)
+
+
+def calibration(trace: Trace, n_bins: int = 15) -> Calibration:
+    need_labels(trace, "calibration")
+    m = check_bins(n_bins)
+    return calibration_from_sums(*calibration_sums(trace, m), trace.n)

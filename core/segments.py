@@ -138,34 +138,50 @@ def outcome_base(trace: Trace, final_pred: np.ndarray) -> tuple[np.ndarray, bool
     return (final_ok * k + trace.labels) * k, True
 
 
-def segment_counts(seg, trace: Trace) -> tuple[np.ndarray, bool]:
+@dataclass(frozen=True)
+class OutcomeCodes:
+    """What ``segment_counts`` needs of a trace besides the segments, the same for every policy: a sweep of
+    many policies over one chunk (core.chunked) computes it once."""
+
+    preds: np.ndarray        # (L, N) int64, block-major
+    base: np.ndarray         # (N,) int64 (final right · K + label) · K  (outcome_base)
+    blocks: np.ndarray       # (L, N) int64 code of exiting at block s: s · 2K² + base + preds[s]
+    labelled: bool
+
+
+def outcome_codes(trace: Trace) -> OutcomeCodes:
+    k, n_blocks = trace.n_classes, trace.n_blocks
+    preds = class_argmax(trace.logits.transpose(1, 0, 2))                    # (L, N), block-major like seg
+    base, labelled = outcome_base(trace, preds[-1])
+    blocks = preds + base[None, :]
+    blocks += (np.arange(n_blocks) * (2 * k * k))[:, None]
+    return OutcomeCodes(preds, base, blocks, labelled)
+
+
+def segment_counts(seg, trace: Trace, codes: OutcomeCodes | None = None) -> tuple[np.ndarray, bool]:
     """(T, L, 2, K, K) int64 counts per *sorted* threshold: exit block × final right × label × answer.
 
     Segment s starts at sorted position unfired[s] (segment L at 0) and ends where segment s-1 starts
     (segment 0 at T), so the +1 of segment s and the −1 of segment s+1 land on the same position: both
     bincounts use the one key array unfired · bins. In-place arithmetic: fresh (L, N) int64 temporaries
-    cost more than the arithmetic."""
+    cost more than the arithmetic. ``codes``: ``outcome_codes(trace)``, when the caller has it already."""
     n, n_blocks, k, t_count = trace.n, trace.n_blocks, trace.n_classes, len(seg.thresholds)
-    preds = class_argmax(trace.logits.transpose(1, 0, 2))                    # (L, N), block-major like seg
-    base, labelled = outcome_base(trace, preds[-1])
+    codes = codes or outcome_codes(trace)
     c = 2 * k * k
     bins = n_blocks * c
-    code = np.empty((n_blocks + 1, n), dtype=np.int64)                      # per segment: its outcome code
-    code[:n_blocks] = preds
     default = bool((seg.fallback == n_blocks - 1).all())
-    code[n_blocks] = preds[-1] if default else preds[seg.fallback, np.arange(n)]
-    code += base[None, :]
-    code[:n_blocks] += (np.arange(n_blocks) * c)[:, None]
-    code[n_blocks] += (n_blocks - 1) * c                                     # now in [0, bins)
+    never = codes.preds[-1] if default else codes.preds[seg.fallback, np.arange(n)]   # the never-fired segment's
+    never = never + codes.base + (n_blocks - 1) * c                                   # code, in [0, bins)
     size = (t_count + 1) * bins
     pos = np.multiply(seg.unfired, bins)                                     # (L, N)
-    key = pos + code[:n_blocks]
+    key = pos + codes.blocks
     delta = np.bincount(key.ravel(), minlength=size)                         # + segment s at unfired[s]
-    delta[:bins] += np.bincount(code[n_blocks], minlength=bins)              # + never-fired at 0
-    np.add(pos, code[1:], out=key)
+    delta[:bins] += np.bincount(never, minlength=bins)                       # + never-fired at 0
+    np.add(pos[:-1], codes.blocks[1:], out=key[:-1])
+    np.add(pos[-1], never, out=key[-1])
     delta -= np.bincount(key.ravel(), minlength=size)                        # − segment s+1 at unfired[s]
     counts = np.cumsum(delta.reshape(t_count + 1, bins), axis=0)[:t_count]
-    return counts.reshape(t_count, n_blocks, 2, k, k), labelled
+    return counts.reshape(t_count, n_blocks, 2, k, k), codes.labelled
 
 
 def exits_counts(exits: Exits, trace: Trace) -> tuple[np.ndarray, bool]:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from core.metrics import COST_CONVENTIONS, cost_from_hist, metric, metric_from_confusion, need_labels, task_metric
 from core.policies import DEFAULT_GRID_SIZE, POLICIES, Oracle, Policy, ThresholdPolicy, decide, decide_many
-from core.segments import exits_counts, segment_counts
+from core.segments import OutcomeCodes, exits_counts, segment_counts
 from core.trace import Trace
 
 SWEEP_COLUMNS: dict[str, dict] = {
@@ -48,7 +48,7 @@ def _rows(counts: np.ndarray, labelled: bool, trace: Trace, metric: str) -> dict
     return out
 
 
-def _template(policy, trace: Trace, fixed_params: dict) -> Policy:
+def policy_template(policy, trace: Trace, fixed_params: dict) -> Policy:
     """A policy instance carrying the fixed parameters (its threshold is a placeholder)."""
     if isinstance(policy, Policy):
         return policy.replace(**fixed_params) if fixed_params else policy
@@ -67,33 +67,38 @@ def _params_json(pol: Policy) -> str:
     return json.dumps(p, sort_keys=True, default=lambda v: np.asarray(v).tolist())
 
 
-def sweep(trace: Trace, policy, thresholds=None, **fixed_params) -> pd.DataFrame:
-    """One row per threshold: metric, accuracy, cost (``COST_CONVENTIONS``) and exit-induced / exit-fixed
-    error counts (methods §6), for ``policy`` (a registry name, a class or an instance) on ``trace``.
+def sweep_thresholds(pol: Policy, trace: Trace, thresholds=None) -> np.ndarray | None:
+    """The thresholds ``sweep`` evaluates: None for a policy without one (the oracle), the policy's
+    ``grid(trace)`` by default, else ``thresholds`` as (T,) scalars or (T, L) per-block rows. Depends on
+    the trace's shape only (K, L), so a store (core.trace_store) gives the same grid as its Trace."""
+    if not isinstance(pol, ThresholdPolicy):
+        return None
+    thr = type(pol).grid(trace) if thresholds is None else np.asarray(thresholds, dtype=np.float64)
+    return thr if thr.ndim == 2 else thr.reshape(-1)
 
-    ``thresholds``: None = the policy's ``grid(trace)``; a (T,) array of scalars (vectorized, see
-    ``core.policies.decide_many``); or a (T, L) array of per-block thresholds (one ``decide`` per row).
-    The oracle has no threshold and gives one row. Without labels the metric columns are NaN."""
-    pol = _template(policy, trace, fixed_params)
+
+def sweep_counts(pol: Policy, trace: Trace, thr: np.ndarray | None,
+                 codes: OutcomeCodes | None = None) -> tuple[np.ndarray, bool]:
+    """(T, L, 2, K, K) int64 outcome counts per threshold (core.segments), in the order of ``thr`` (the
+    output of ``sweep_thresholds``). Counts are sums over samples, so the counts of a trace are the sums of
+    its chunks' counts (core.chunked) — exactly. ``codes``: the trace's ``outcome_codes``, if at hand."""
+    if thr is None:
+        return exits_counts(decide(pol, trace), trace)
+    if thr.ndim == 2:      # per-block thresholds: the vectorized path needs scalars
+        parts = [exits_counts(decide(pol.replace(threshold=row), trace), trace)[0] for row in thr]
+        empty = np.zeros((0, trace.n_blocks, 2) + (trace.n_classes,) * 2, np.int64)
+        return (np.concatenate(parts) if parts else empty), trace.has_labels
+    seg = decide_many(pol, trace, thr)
+    sorted_counts, labelled = segment_counts(seg, trace, codes)
+    counts = np.empty_like(sorted_counts)
+    counts[seg.order] = sorted_counts                                 # back to the caller's order
+    return counts, labelled
+
+
+def sweep_frame(pol: Policy, thr: np.ndarray | None, counts: np.ndarray, labelled: bool, trace: Trace) -> pd.DataFrame:
+    """The sweep table of ``counts``; ``trace`` gives K, L, the costs and the task metric only (a store works)."""
     name = task_metric(trace)
-    if isinstance(pol, ThresholdPolicy):
-        thr = type(pol).grid(trace) if thresholds is None else np.asarray(thresholds, dtype=np.float64)
-        if thr.ndim == 2:      # per-block thresholds: the vectorized path needs scalars
-            parts = [exits_counts(decide(pol.replace(threshold=row), trace), trace) for row in thr]
-            counts = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, trace.n_blocks, 2) +
-                                                                                    (trace.n_classes,) * 2, np.int64)
-            labelled = trace.has_labels
-            column = [row.tolist() for row in thr]
-        else:
-            thr = thr.reshape(-1)
-            seg = decide_many(pol, trace, thr)
-            sorted_counts, labelled = segment_counts(seg, trace)
-            counts = np.empty_like(sorted_counts)
-            counts[seg.order] = sorted_counts                                 # back to the caller's order
-            column = thr
-    else:
-        counts, labelled = exits_counts(decide(pol, trace), trace)
-        column = [np.nan]
+    column = [np.nan] if thr is None else ([row.tolist() for row in thr] if thr.ndim == 2 else thr)
     cols = _rows(counts, labelled, trace, name)
     df = pd.DataFrame({
         "policy": pol.name, "threshold": column, "metric": cols["metric"], "metric_name": name,
@@ -104,6 +109,19 @@ def sweep(trace: Trace, policy, thresholds=None, **fixed_params) -> pd.DataFrame
     })
     df.attrs["columns"] = SWEEP_COLUMNS
     return df
+
+
+def sweep(trace: Trace, policy, thresholds=None, **fixed_params) -> pd.DataFrame:
+    """One row per threshold: metric, accuracy, cost (``COST_CONVENTIONS``) and exit-induced / exit-fixed
+    error counts (methods §6), for ``policy`` (a registry name, a class or an instance) on ``trace``.
+
+    ``thresholds``: None = the policy's ``grid(trace)``; a (T,) array of scalars (vectorized, see
+    ``core.policies.decide_many``); or a (T, L) array of per-block thresholds (one ``decide`` per row).
+    The oracle has no threshold and gives one row. Without labels the metric columns are NaN."""
+    pol = policy_template(policy, trace, fixed_params)
+    thr = sweep_thresholds(pol, trace, thresholds)
+    counts, labelled = sweep_counts(pol, trace, thr)
+    return sweep_frame(pol, thr, counts, labelled, trace)
 
 
 def sweep_all(trace: Trace, n: int = DEFAULT_GRID_SIZE, include_oracle: bool = False,
@@ -168,7 +186,7 @@ def best_threshold(tune_trace: Trace, test_trace: Trace, policy, target_drop: fl
         raise ValueError(f"speed must be layer_speedup, flops_reduction or saved_layers, got {speed!r}")
     for tr, split in ((tune_trace, "tuning"), (test_trace, "held-out")):
         need_labels(tr, f"best_threshold ({split} split)")
-    pol = _template(policy, tune_trace, fixed_params)
+    pol = policy_template(policy, tune_trace, fixed_params)
     if not isinstance(pol, ThresholdPolicy):
         raise ValueError(f"best_threshold: policy {pol.name!r} has no threshold to tune")
     if thresholds is not None and np.ndim(thresholds) != 1:

@@ -29,6 +29,7 @@ FLOPs are per sample at the recorded sequence lengths (mean over samples), 2 FLO
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -44,16 +45,39 @@ TRACE_FORMAT = "exitlens-trace/1"
 
 # helpers (shared with core.inference so the recorded and the live numbers are the same formulas)
 
+SMALL_K = 8     # below 8 classes numpy sums the class axis left to right, as the loops below do: same bits
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    """softmax over the last (class) axis. For K < 8 a loop over the classes: numpy's reductions over a short
+    last axis are ~5× slower (a million-sample trace spends most of its load time here), same bits."""
+    k = logits.shape[-1]
+    if k >= SMALL_K:
+        z = logits - logits.max(axis=-1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=-1, keepdims=True)
+    top = logits[..., 0].copy()
+    for j in range(1, k):
+        np.maximum(top, logits[..., j], out=top)
+    e = np.exp(logits - top[..., None])
+    total = e[..., 0].copy()
+    for j in range(1, k):
+        total += e[..., j]
+    e /= total[..., None]
+    return e
 
 
 def entropy_nats(probs: np.ndarray) -> np.ndarray:
-    """H(p) = -sum_k p_k ln p_k over the last axis (0 ln 0 := 0)."""
+    """H(p) = -sum_k p_k ln p_k over the last axis (0 ln 0 := 0); a loop over K < 8 classes (see softmax)."""
     p = np.clip(probs, EPS, 1.0)
-    return -(probs * np.log(p)).sum(axis=-1)
+    if probs.shape[-1] >= SMALL_K:
+        return -(probs * np.log(p)).sum(axis=-1)
+    np.log(p, out=p)
+    p *= probs
+    h = p[..., 0].copy()
+    for j in range(1, p.shape[-1]):
+        h += p[..., j]
+    return np.negative(h, out=h)
 
 
 def fractional_reduction(entropy: np.ndarray, reference: str = "previous") -> np.ndarray:
@@ -98,7 +122,6 @@ class Trace:
     probs: np.ndarray = field(init=False, repr=False)
     entropy: np.ndarray = field(init=False, repr=False)
     entropy_norm: np.ndarray = field(init=False, repr=False)
-    frac_reduction: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.logits = np.asarray(self.logits, dtype=np.float32)
@@ -111,11 +134,15 @@ class Trace:
             raise TraceError(f"{n} samples of logits but {len(self.labels)} labels and {len(self.texts)} texts")
         if len(self.flops_per_block) != l:
             raise TraceError(f"{l} blocks of logits but {len(self.flops_per_block)} block costs")
-        self.texts = [str(t) for t in self.texts]
-        self.probs = softmax(self.logits).astype(np.float32)
-        self.entropy = entropy_nats(self.probs).astype(np.float32)
+        self.texts = list(map(str, self.texts))
+        self.probs = softmax(self.logits).astype(np.float32, copy=False)
+        self.entropy = entropy_nats(self.probs).astype(np.float32, copy=False)
         self.entropy_norm = (self.entropy / np.log(k)).astype(np.float32) if k > 1 else np.zeros_like(self.entropy)
-        self.frac_reduction = fractional_reduction(self.entropy)
+
+    @functools.cached_property
+    def frac_reduction(self) -> np.ndarray:
+        """(N, L) ΔH per block, computed when first asked (the policies compute their own reading of it)."""
+        return fractional_reduction(self.entropy)
 
     # shape
     @property
