@@ -49,11 +49,11 @@ def editor(b: ModelBundle, text: str, text_b: str | None, label: int | None, pol
                "intensifiers, antonyms) and insertion of “not” / “very” — and compare the two trips through the "
                f"blocks under the sidebar's policy ({policy.name}).")
     edited, edited_b = _edit_boxes(b, text, text_b)
+    _search(b, text, text_b, label, policy, edited, edited_b)
     if not edited.strip() or (text_b is not None and not (edited_b or "").strip()):
-        st.info("The edited sentence is empty: type a word back, or press **back to the original**.", icon="✏️")
+        st.info("The edited sentence is empty: type a word back, or press **reset**.", icon="✏️")
     else:
         _compare(b, tr, text, text_b, edited, edited_b, policy)
-    _search(b, text, text_b, label, policy, edited, edited_b)
 
 
 def _load(t: str, tb: str | None) -> None:
@@ -79,7 +79,8 @@ def _edit_boxes(b: ModelBundle, text: str, text_b: str | None) -> tuple[str, str
         c1, c1b, c2 = st.columns([3, 3, 1], vertical_alignment="bottom")
         c1.text_input("edited first sentence", key="pg_cf_text")
         c1b.text_input("edited second sentence", key="pg_cf_text_b")
-    c2.button("↩️ back to the original", key="pg_cf_reset", on_click=_load, args=(text, text_b), width="stretch")
+    c2.button("↩️ reset", key="pg_cf_reset", on_click=_load, args=(text, text_b), width="stretch",
+              help="back to the Playground's sentence")
     edited_b = (widgets.remember("pg_cf_text_b") or "") if text_b is not None else None
     return widgets.remember("pg_cf_text") or "", edited_b
 
@@ -117,21 +118,22 @@ def _compare(b: ModelBundle, tr: Trace, text: str, text_b: str | None, edited: s
     s1, s2 = exit_summary(tr, ex1), exit_summary(tr2, ex2)
     joined = lambda a, z: a if z is None else f"{a}  ‖  {z}"
     if joined(edited, edited_b) != joined(text, text_b):
-        st.markdown("**edited:** " + charts.diff_html(joined(text, text_b), joined(edited, edited_b)),
-                    unsafe_allow_html=True)
+        st.markdown('<div style="line-height:2"><b>edited:</b> ' + charts.diff_html(joined(text, text_b),
+                    joined(edited, edited_b)) + "</div>", unsafe_allow_html=True)
     m = st.columns(6)
     full = s1["flops_full"]
+    de, df = s2["exit_block"] - s1["exit_block"], (s2["flops_spent"] - s1["flops_spent"]) / full
     for col, side, s in ((0, "original", s1), (3, "edited", s2)):
-        d = side == "edited"
-        de = s2["exit_block"] - s1["exit_block"]
+        d = side == "edited"          # the edited side says how it differs (nothing when it does not)
         m[col].metric(f"exit block ({side})", f"{s['exit_block'] + 1} of {b.n_blocks}",
-                      delta=(f"{de:+d} blocks" if de else "same") if d else None, delta_color="inverse")
+                      delta=f"{de:+d} block{'s' if abs(de) != 1 else ''}" if d and de else None,
+                      delta_color="inverse")
         m[col + 1].metric(f"prediction ({side})", s["pred_name"],
-                          delta=("flipped" if s2["pred"] != s1["pred"] else "same") if d else None, delta_color="off")
-        m[col + 2].metric(f"FLOPs ({side})", f"{s['flops_spent'] / full:.0%} of full",
-                          delta=f"{(s2['flops_spent'] - s1['flops_spent']) / full:+.0%}" if d else None,
-                          delta_color="inverse",
-                          help=f"{charts.fmt_flops(s['flops_spent'])} of {charts.fmt_flops(full)}")
+                          delta="flipped" if d and s2["pred"] != s1["pred"] else None, delta_color="off")
+        m[col + 2].metric(f"FLOPs ({side})", f"{s['flops_spent'] / full:.0%}",
+                          delta=f"{100 * df:+.0f} points" if d and round(100 * df) else None, delta_color="inverse",
+                          help=f"share of the full depth: {charts.fmt_flops(s['flops_spent'])} of "
+                               f"{charts.fmt_flops(full)}")
     g1, g2 = _signal(tr, policy), _signal(tr2, policy)
     thr = threshold_of(policy)
     yr = _shared_range(g1.value, g2.value, thr)
@@ -174,6 +176,17 @@ def _search(b: ModelBundle, text: str, text_b: str | None, label: int | None, po
     _edit_list(found, b.label_names, edited, edited_b)
 
 
+def _effect(e: Edit, names) -> str:
+    """What an edit does, in words: "exit 2 → 4, negative → positive", "exit stays 1, still negative; the
+    last block says positive"."""
+    out = [f"exit {e.old_exit + 1} → {e.new_exit + 1}" if e.new_exit != e.old_exit else f"exit stays {e.old_exit + 1}",
+           f"{plain(names[e.old_pred])} → {plain(names[e.new_pred])}" if e.new_pred != e.old_pred
+           else f"still {plain(names[e.old_pred])}"]
+    if any(k.startswith("overthinking") for k in e.kinds):
+        out.append(f"the last block says {plain(names[int(e.preds[-1])])}")
+    return ", ".join(out)
+
+
 def _edit_list(found: list[Edit], names, edited: str, edited_b: str | None) -> None:
     if not found:
         st.info("No one-word edit moves the exit, flips the prediction or changes overthinking under this policy.",
@@ -181,12 +194,10 @@ def _edit_list(found: list[Edit], names, edited: str, edited_b: str | None) -> N
         return
     st.caption(f"{len(found)} edits, fewest words changed first, then the smallest change of the policy's signal. "
                "Click one to load it into the editor.")
-    with st.container(height=min(440, 24 + 52 * len(found)), border=True):
+    with st.container(height=min(300, 24 + 52 * len(found)), border=True):
         for j, e in enumerate(found):
             c1, c2 = st.columns([2, 3], vertical_alignment="center")
             on = e.text == edited and e.text_b == edited_b
             c1.button(plain(e.describe), key=f"pg_cf_edit_{j}", on_click=_load, args=(e.text, e.text_b),
                       type="primary" if on else "secondary", width="stretch")
-            c2.markdown(" · ".join(KIND_LABELS[k] for k in e.kinds)
-                        + f" — exit {e.old_exit + 1} → {e.new_exit + 1}, {plain(names[e.old_pred])} → "
-                          f"{plain(names[e.new_pred])}")
+            c2.markdown(" · ".join(KIND_LABELS[k] for k in e.kinds) + " — " + _effect(e, names))

@@ -74,10 +74,12 @@ def highlight(sal: Salience, block: int, text: str, text_b: str | None) -> str:
 
 
 def top_words(sal: Salience, block: int, n: int = 3) -> list[str]:
-    """The ``n`` words that pushed block ``block`` hardest toward its own class (most positive scores)."""
+    """The ``n`` words that pushed block ``block`` hardest toward its own class (most positive scores; a word
+    that occurs twice is named once, at its stronger place)."""
     words, scores = shown_words(sal)
     row = scores[row_of(sal, block)]
-    return [words[j] for j in np.argsort(-row, kind="stable")[:n] if row[j] > 0]
+    ranked = [words[j] for j in np.argsort(-row, kind="stable") if row[j] > 0]
+    return list(dict.fromkeys(ranked))[:n]
 
 
 def numbers_table(sal: Salience, label_names) -> pd.DataFrame:
@@ -113,11 +115,14 @@ def _salience_on_demand(b: ModelBundle, text: str, text_b: str | None, method: s
     try:
         if method != "ig" or key in done:
             return salience(b, b.key, text, text_b, method)
-        st.info(f"Integrated gradients runs every block's exit along a {IG_STEPS}-point path from [PAD] to the "
-                "sentence (more points where it is not yet complete to 1 %): a few seconds on a large model.",
-                icon="⏱️")
-        if not st.button("▶️ compute integrated gradients", key="pg_why_ig"):
-            return None
+        ask = st.empty()                                 # the offer goes away once the button is pressed
+        with ask.container():
+            st.info(f"Integrated gradients runs every block's exit along a {IG_STEPS}-point path from [PAD] to the "
+                    "sentence (more points where it is not yet complete to 1 %): a few seconds on a large model.",
+                    icon="⏱️")
+            if not st.button("▶️ compute integrated gradients", key="pg_why_ig"):
+                return None
+        ask.empty()
         with st.status(f"Integrated gradients for {b.n_blocks} exits…", expanded=True) as status:
             st.write(f"{IG_STEPS} interpolation steps per exit, all exits in one batch (captum).")
             t0 = time.perf_counter()

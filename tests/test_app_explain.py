@@ -196,7 +196,7 @@ def test_learn_overthinking_shows_what_early_and_late_blocks_read(make_app, app_
     assert [a["text"] for a in heat["layout"]["annotations"]] == ["<b>right</b>", "<b>wrong</b>"]
     assert heat["layout"]["shapes"][0]["x0"] == early + 0.5
     row = sal.word_scores[early, keep]
-    top = [words[j] for j in np.argsort(-row, kind="stable")[:3] if row[j] > 0]
+    top = list(dict.fromkeys(words[j] for j in np.argsort(-row, kind="stable") if row[j] > 0))[:3]
     assert any(c.value.startswith(f"Block {early + 1} leaned most on " + ", ".join(f"“{w}”" for w in top))
                for c in at.caption)
     assert any(m.value.startswith(f"**Block {early + 1}** says") for m in at.markdown)

@@ -102,7 +102,7 @@ def highlighted_text(text: str, spans: np.ndarray, scores: np.ndarray, top: floa
                    f"{html.escape(text[a:b])}</span>")
         pos = b
     out.append(html.escape(text[pos:]))
-    return '<div style="line-height:2.1;font-size:1.05rem">' + "".join(out) + "</div>"
+    return '<div style="line-height:2.1;font-size:1.05rem;margin-bottom:0.7rem">' + "".join(out) + "</div>"
 
 
 def attention_heatmap(weights: np.ndarray, tokens: Sequence[str], title: str = "Attention") -> go.Figure:
@@ -171,8 +171,8 @@ def trip_chart(probs: np.ndarray, signal: np.ndarray, label_names: Sequence[str]
 
 
 def diff_html(old: str, new: str) -> str:
-    """``new`` as HTML with the words that differ from ``old`` marked: removed ones struck through, added
-    ones in bold on yellow. Both texts are HTML-escaped."""
+    """``new`` as inline HTML with the words that differ from ``old`` marked: removed ones struck through,
+    added ones in bold on yellow. Both texts are HTML-escaped."""
     a, b = old.split(), new.split()
     out = []
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
@@ -183,4 +183,4 @@ def diff_html(old: str, new: str) -> str:
             out.append(f'<del style="color:#868e96">{html.escape(" ".join(a[i1:i2]))}</del>')
         if j2 > j1:
             out.append(f'<b style="background:#fff3bf;padding:0 2px">{html.escape(" ".join(b[j1:j2]))}</b>')
-    return '<div style="line-height:2">' + " ".join(out) + "</div>"
+    return " ".join(out)
