@@ -132,7 +132,7 @@ def parse_policy(qp: Mapping[str, Any], policies: Sequence[str], default_policy:
                          f"{round(thr)}.")
         out["threshold"] = spec.clamp(thr)
     for p in cls.extra:
-        out[p.name] = note(parse_param(qp.get(p.name), p, p.label))
+        out[p.name] = note(parse_param(qp.get(p.name), p, p.name))
     out["earliest"] = note(parse_int(qp.get(QP_EARLIEST), 1, shape.n_blocks, 1, "earliest exit block"))
     return out, warns
 

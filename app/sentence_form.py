@@ -6,8 +6,6 @@ over it goes back to "unknown" unless the user picks a label for it — so a typ
 """
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import streamlit as st
 
@@ -135,17 +133,19 @@ def token_notes(tokens: TokenInfo, text: str, text_b: str | None) -> None:
     """What the model reads: truncation, and the word pieces with the unknown ones marked."""
     if tokens.truncated:
         st.caption(f"✂️ The text has {tokens.n_tokens:,} tokens ({len(text) + len(text_b or ''):,} characters); "
-                   f"the model reads the first {tokens.max_len} — the rest is truncated."
+                   f"the model reads the first {tokens.max_len} tokens — the rest is truncated."
                    + (f" The URL keeps the first {P.TEXT_URL_CHARS} characters." if len(text) > P.TEXT_URL_CHARS else ""))
     if tokens.n_text and tokens.unknown_share >= UNKNOWN_WARN_SHARE:
         st.warning(f"{tokens.n_unknown} of the {tokens.n_text} word pieces are unknown to this model ([UNK]): "
                    "its prediction says little about this text. Try words in the model's language.", icon="⚠️")
-    pieces = " ".join(f'<span class="unk" style="background:#ffe3e3;color:#c92a2a;padding:0 3px">{html.escape(p)}</span>'
-                      if u else html.escape(p) for p, u, s in zip(tokens.pieces, tokens.unknown, tokens.special)
-                      if not s)
+    pieces = " ".join(f"⚠{p}" if u else p for p, u, s in zip(tokens.pieces, tokens.unknown, tokens.special) if not s)
     with st.expander(f"what the model reads: {tokens.n_text} word pieces"
                      + (f", {tokens.n_unknown} unknown" if tokens.n_unknown else "")):
-        st.markdown(f'<div style="font-family:monospace;line-height:1.8">{pieces}</div>', unsafe_allow_html=True)
+        st.text(f"input ({tokens.n_tokens} tokens): {text[:300]}" + ("…" if len(text) > 300 else "")
+                + (f"\nsecond: {text_b[:300]}" if text_b else ""))
+        st.text(pieces)                     # plain text: the user's characters are never parsed as markdown/HTML
+        if tokens.n_unknown:
+            st.caption("⚠ marks a word piece the model does not know ([UNK]): it reads nothing from it.")
 
 
 def signal_options(policy: Policy) -> dict:

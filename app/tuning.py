@@ -20,7 +20,7 @@ def best_threshold_section(sel: Selection, tr: Trace, x: str, mlabel: str) -> No
     pol = sel.policy
     st.subheader("Best threshold for a target")
     speed_name = "flops_reduction" if x == "flops_reduction" else "layer_speedup"
-    c1, c2, c3 = st.columns([2, 2, 3], vertical_alignment="bottom")
+    c1, c2, c3 = st.columns([3, 2, 3], vertical_alignment="bottom")
     target = widgets.choice(c1, "target", ["drop", "speed"], "thr_target", "drop", kind="segmented",
                             format_func={"drop": f"{mlabel} drop at most", "speed": "speed at least"}.get)
     if target == "drop":
@@ -111,10 +111,11 @@ def certified_section(sel: Selection, tr: Trace, mlabel: str) -> None:
     m[0].metric(f"certified {sym}", "full model" if cert.threshold is None else f"{cert.threshold:.4g}",
                 help=f"calibrated on {cal_what}")
     m[1].metric("risk bound", f"{cert.bound:.4f}", help=f"empirical on calibration: {cert.empirical_risk:.4f}")
-    m[2].metric(f"realized risk ({rep_what})", f"{real.risk:.4f}",
+    m[2].metric("realized risk", f"{real.risk:.4f}", help=f"on the report data: {rep_what}",
                 delta=f"{'within' if real.within else 'above'} ε", delta_color="normal" if real.within else "inverse")
-    m[3].metric(f"{mlabel} drop, report data", f"{real.metric_drop:+.4f}",
-                help=f"{real.full_metric:.4f} → {real.metric:.4f}; layer speed-up {real.layer_speedup:.2f}×")
+    m[3].metric(f"{mlabel} drop", f"{real.metric_drop:+.4f}",
+                help=f"on the report data ({rep_what}): {real.full_metric:.4f} → {real.metric:.4f}; layer speed-up "
+                     f"{real.layer_speedup:.2f}×")
     if m[4].button("apply the certified threshold", disabled=cert.threshold is None):
         sidebar.request_policy(sel.policy_name, cert.threshold)
     st.info(guarantee_text(cert), icon="🛡️")

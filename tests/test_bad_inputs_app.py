@@ -180,7 +180,12 @@ def test_odd_characters_run_like_core_and_are_echoed_verbatim(app_env, name):
     text = ODD_TEXTS[name]
     at = _submit(_open(), text)
     _no_traceback(at)
-    assert not at.error and not at.warning
+    assert not at.error
+    from core.tokenizer import encode_one
+    _, info = encode_one(checkpoint.load_tokenizer(app_env / MODEL), text, max_len=64)
+    unknown = [w for w in _texts(at.warning) if "unknown to this model" in w]
+    assert bool(unknown) == (info.n_text > 0 and info.unknown_share >= 0.5), (unknown, info.pieces)
+    assert len(_texts(at.warning)) == len(unknown)                  # no other warning
     exit_block, pred = _core_exit(app_env, text, threshold=0.25)
     assert _metric(at, "exit block") == exit_block
     assert _metric(at, "prediction").startswith(pred)
@@ -197,10 +202,13 @@ def test_html_and_script_are_shown_as_text_never_as_html(app_env):
     assert any(payload in t for t in _texts(at.text)), _texts(at.text)
     # and never inside an element that renders HTML or markdown
     assert not [h.value for h in at.html if "<script" in h.value or "onerror" in h.value]
-    risky = [m.value for m in list(at.markdown) + list(at.caption) if "<script" in m.value or "onerror" in m.value]
+    risky = [m.value for m in list(at.markdown) + list(at.caption) if "<script" in m.value or "<img" in m.value]
     assert not risky, risky
     assert not [m for m in at.metric if "<script" in str(m.value) or "<script" in m.label]
-    assert not [m.value for m in list(at.markdown) + list(at.caption) if m.proto.allow_html]
+    # HTML is only drawn where the app escaped the user's text first (the salience highlight): the payload's
+    # characters appear there as entities, never as tags
+    html_md = [m.value for m in list(at.markdown) + list(at.caption) if m.proto.allow_html]
+    assert all("<script" not in h and "<img" not in h and "<b>" not in h for h in html_md), html_md
 
 
 @pytest.mark.parametrize("a, b", [("The company said profits rose .", "  "), ("", "Profits went up ."),
@@ -377,9 +385,12 @@ def test_unknown_names_in_the_url_fall_back_with_a_warning(app_env, case):
     _no_traceback(at)
     warns = _texts(at.sidebar.warning)
     assert any(words in w for w in warns), warns
-    widget = next(w for kind in ("selectbox", "radio", "number_input", "slider")
-                  for w in getattr(at.sidebar, kind) if w.key == key)
-    assert widget.value == want
+    if case == "task":       # the task follows the model: no task box for a model whose task has no twin
+        assert at.session_state["_v_sb_task"] == want
+    else:
+        widget = next(w for kind in ("selectbox", "radio", "number_input", "slider")
+                      for w in getattr(at.sidebar, kind) if w.key == key)
+        assert widget.value == want
     assert _metric(at, "exit block") and not at.error
     qk = next(iter(query)) if case != "direction" else "direction"
     if case not in ("earliest",):                          # earliest = 1 is the default, so it leaves the URL

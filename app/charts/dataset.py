@@ -161,10 +161,10 @@ def reliability(confidence: np.ndarray, accuracy: np.ndarray, count: np.ndarray,
                                  line=dict(color=cols[b]), customdata=np.asarray(count[b])[ok],
                                  hovertemplate="confidence %{x:.3f}<br>accuracy %{y:.3f}<br>"
                                                "%{customdata} samples<extra>block " + str(b + 1) + "</extra>"))
-    fig.update_xaxes(title_text="mean confidence max p (per bin)", range=[0, 1.02])
+    fig.update_xaxes(title_text="mean confidence max p (per bin)", range=[0, 1.02], automargin=True)
     fig.update_yaxes(title_text="accuracy (per bin)", range=[0, 1.02])
-    fig.update_layout(title="Reliability diagram per exit", height=360, margin=_MARGIN,
-                      legend=dict(orientation="h", y=-0.22))
+    fig.update_layout(title="Reliability diagram per exit", height=360, margin=dict(_MARGIN, r=100),
+                      legend=dict(orientation="v", x=1.02, y=1, xanchor="left", yanchor="top", font=dict(size=10)))
     return fig
 
 
@@ -297,8 +297,9 @@ def failure_auroc_bars(auroc: Stat, signal: str) -> go.Figure:
                                                                              for a in v],
                            text=[f"{a:.2f}" if np.isfinite(a) else "n/a" for a in v], textposition="outside",
                            name="AUROC", hovertemplate="block %{x}: AUROC %{text}<extra></extra>"))
-    fig.add_hline(y=0.5, line=dict(color=THRESHOLD_COLOR, dash="dot"), annotation_text="chance",
-                  annotation_position="bottom right")
+    fig.add_hline(y=0.5, line=dict(color=THRESHOLD_COLOR, dash="dot"))
+    fig.add_annotation(x=0.5, y=1.08, xref="x", yref="y", text="0.5 = chance", showarrow=False, xanchor="left",
+                       font=dict(size=10, color=THRESHOLD_COLOR))
     _blocks_axis(fig, len(v), title_text="exit block")
     fig.update_yaxes(title_text="AUROC", range=[0, 1.1])
     fig.update_layout(title=f"Failure prediction by {signal}", height=300, margin=_MARGIN, showlegend=False)

@@ -156,8 +156,8 @@ def flops_bar(spent: float, full: float, exit_block: int, n_blocks: int) -> go.F
         x=[full / m, spent / m], orientation="h", marker_color=["#adb5bd", EXIT_COLOR],
         text=[fmt_flops(full), f"{fmt_flops(spent)} ({spent / full:.0%})" if full else ""],
         textposition="auto", name="FLOPs", hovertemplate="%{y}: %{x:,.1f} MFLOPs<extra></extra>"))
-    fig.update_xaxes(title_text="MFLOPs per sample", rangemode="tozero", automargin=True)
-    fig.update_layout(title="Compute spent on this sentence (2 FLOPs per multiply-add)", height=220,
+    fig.update_xaxes(title_text="MFLOPs (2 FLOPs per multiply-add)", rangemode="tozero", automargin=True)
+    fig.update_layout(title="Compute spent on this sentence", height=220,
                       margin=dict(_MARGIN, b=40))
     return fig
 

@@ -96,16 +96,19 @@ c1.plotly_chart(charts.exit_histogram(exits.exit_block, tr.n_blocks, tr.labels, 
                                       title=f"Exit block per sample — {sel.title}"), key="thr_hist")
 with c2:
     st.subheader("Per class")
-    st.dataframe(per_class_table(tr, exits), hide_index=True,
-                 column_config={"recall (policy)": st.column_config.NumberColumn(format="%.3f"),
-                                "recall (final exit)": st.column_config.NumberColumn(format="%.3f"),
-                                "mean exit block": st.column_config.NumberColumn(format="%.2f")})
-    st.subheader("Cohorts")
-    coh = cohorts(tr, exits)
-    order = ["exit_induced_errors", "exit_fixed_errors", "destructive", "wasteful", "multi_flip"]
-    st.dataframe([{"cohort": k.replace("_", " "), "samples": len(coh[k]), "what it means": COHORTS[k]}
-                  for k in order if k in coh], hide_index=True,
-                 column_config={"what it means": st.column_config.TextColumn(width="large")})
+    st.dataframe(per_class_table(tr, exits), hide_index=True, width="stretch",
+                 column_config={"class": st.column_config.TextColumn(width="small"),
+                                "recall (policy)": st.column_config.NumberColumn("recall", format="%.3f",
+                                                                                 help="under the policy"),
+                                "recall (final exit)": st.column_config.NumberColumn("final-exit recall", format="%.3f"),
+                                "mean exit block": st.column_config.NumberColumn("mean exit", format="%.2f"),
+                                "predicted as this class": st.column_config.NumberColumn("predicted as")})
+st.subheader("Cohorts")
+coh = cohorts(tr, exits)
+order = ["exit_induced_errors", "exit_fixed_errors", "destructive", "wasteful", "multi_flip"]
+st.dataframe([{"cohort": k.replace("_", " "), "samples": len(coh[k]), "what it means": COHORTS[k]}
+              for k in order if k in coh], hide_index=True, width="stretch",
+             column_config={"what it means": st.column_config.TextColumn(width="large")})
 
 # ── a threshold that holds on data it has not seen ───────────────────────────────────────────────────
 if not isinstance(pol, ThresholdPolicy):

@@ -72,7 +72,12 @@ else:
 # ── latent weights, where a training run kept them ──────────────────────────────────────────────────
 if lstats is not None:
     st.subheader("Latent weights (from the training run's train_state/)")
+    if layers is None:                   # the URL's layer picks the latent layer when there is no pretrained start
+        sidebar.page_param("wt_latent_layer", "layer", lambda raw: P.parse_choice(raw, names, names[0], "layer"),
+                           names[0])
     lname = widgets.choice(st, "latent layer", names, "wt_latent_layer", names[0])
+    if layers is None:
+        sidebar.write_params({"layer": lname})
     s = next(x for x in lstats if x.name == lname)
     c1, c2 = st.columns(2)
     c1.plotly_chart(charts.latent_histogram(s.hist_edges, s.hist_counts, s.name, latent=True), key="wt_hist")
