@@ -5,7 +5,11 @@
 * ``trace_for(model_dir, task, split)`` (core.cache) records a dataset split once and caches it.
 
 CLI:  python -m core.inference record --model assets/models/beex-sst2 --task sst2 --split validation
+      python -m core.inference record --model DIR --task qqp --split train --out STORE   (out of core, batch by batch)
+      torchrun --nproc_per_node 4 -m core.inference record --model DIR --task qqp --split train [--out STORE]
+            (every process records its share of the batches, rank 0 joins them: core.distributed)
       python -m core.inference demo  "a gorgeous, witty film" "it is not good"   (a tiny model, per-block entropies)
+  --device auto|cpu|cuda[:i] (auto: the GPU when there is one), --precision fp32|bf16|fp16 (autocast).
 """
 from __future__ import annotations
 
@@ -14,9 +18,13 @@ import sys
 
 import torch
 
-from core.cache import trace_for
+from core.cache import recording_inputs, save_cached, store_path, trace_for, trace_path
+from core.distributed import close, record_distributed, world
 from core.model import MultiExitEncoder
-from core.runner import EarlyExitResult, LiveSignals, early_exit, record  # noqa: F401
+from core.runner import PRECISIONS, EarlyExitResult, LiveSignals, early_exit, record, record_store  # noqa: F401
+from core.trace_store import TraceStore
+
+CACHE_TRACE_MAX = 200_000     # a store recorded into the cache is also cached as a Trace (the app's) up to this size
 
 # CLI
 
@@ -36,21 +44,58 @@ def _demo(sentences: list[str]) -> None:
         print(f"  {s[:40]!r:44} {cells}")
 
 
+def _final_accuracy(store: TraceStore) -> float:
+    right = sum(int((c.trace.correct[:, -1]).sum()) for c in store.chunks())
+    return right / max(store.n, 1)
+
+
+def _record_store(args) -> int:
+    """``record`` into a store folder, over torchrun's processes when there are several (core.distributed)."""
+    from core import checkpoint
+
+    rank, size = world()
+    model, tok = checkpoint.load(args.model), checkpoint.load_tokenizer(args.model)
+    texts, texts_b, labels, meta = recording_inputs(args.model, args.task, args.split, args.limit)
+    out = args.out or store_path(args.model, args.task, args.split, args.limit, args.precision)
+    try:
+        store = record_distributed(model, tok, texts, texts_b, labels, out=out, batch_size=args.batch_size,
+                                   max_len=args.max_len, meta=meta, device=args.device, precision=args.precision,
+                                   progress=True)
+        if rank == 0:
+            where = next(model.parameters()).device
+            print(f"{store.n} samples × {store.n_blocks} blocks → {out} ({size} process{'es' * (size > 1)}, {where}, "
+                  f"{args.precision}); final-exit accuracy {_final_accuracy(store):.4f}")
+            if args.out is None and store.n <= CACHE_TRACE_MAX:     # the app reads the cached Trace
+                save_cached(store.to_trace(), trace_path(args.model, args.task, args.split, args.limit, args.precision))
+    finally:
+        close()
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m core.inference", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("demo", help="build a tiny model, record a trace of the sentences, print entropies")
     d.add_argument("sentences", nargs="*")
-    r = sub.add_parser("record", help="record the dev-set Trace of a checkpoint into the on-disk cache")
+    r = sub.add_parser("record", help="record a split's Trace of a checkpoint into the on-disk cache (or --out)")
     r.add_argument("--model", required=True)
     r.add_argument("--task", default="sst2")
     r.add_argument("--split", default="validation")
     r.add_argument("--limit", type=int, default=None)
+    r.add_argument("--out", default=None, help="a store folder (out of core, core.trace_store); under torchrun the "
+                                               "default is the cache's store folder")
+    r.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda or cuda:<i>")
+    r.add_argument("--precision", default="fp32", choices=sorted(PRECISIONS), help="autocast precision")
+    r.add_argument("--batch-size", type=int, default=64)
+    r.add_argument("--max-len", type=int, default=128)
     args = ap.parse_args(argv)
     if args.cmd == "demo":
         _demo(args.sentences)
         return 0
-    tr = trace_for(args.model, args.task, args.split, limit=args.limit, progress=True)
+    if args.out is not None or world()[1] > 1:
+        return _record_store(args)
+    tr = trace_for(args.model, args.task, args.split, limit=args.limit, progress=True, max_len=args.max_len,
+                   device=args.device, precision=args.precision)
     print(f"{tr.n} samples × {tr.n_blocks} blocks; final-exit accuracy {tr.correct[:, -1].mean():.4f}")
     return 0
 

@@ -169,6 +169,9 @@ def write_manifest(folder: str | os.PathLike, parts: list[dict], flops_per_block
     if prototypes is not None:
         write_atomic(folder / "prototypes.npy", lambda f: np.save(f, np.asarray(prototypes), allow_pickle=False))
     write_atomic(folder / MANIFEST, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
+    for f in (folder / MANIFEST, folder / "prototypes.npy"):      # readable like the parts (mkstemp makes 0600)
+        if f.is_file():
+            f.chmod(0o644)
     store = TraceStore(folder)
     seen = np.bincount(store.row_ids(), minlength=n)
     if len(seen) != n or not (seen == 1).all():
@@ -279,12 +282,12 @@ class TraceStore:
                      flops_embed=self.flops_embed, proto_emb=emb("proto_emb"),
                      proto_dist=d.get("proto_dist"), prototypes=self.prototypes, lte=d.get("lte"), meta=dict(self.meta))
 
-    def chunks(self, texts: bool = False, embeddings: bool = False, rows: int = BLOCK_ROWS) -> Iterator[Chunk]:
-        """Every stored sample once, as small Traces of at most ``rows`` samples (logits, labels and the
-        signals' columns; texts and embeddings only when asked), in storage order. A row group is read at
-        once and handed out in slices of ``rows``: a slice's (N, L) arrays stay in the CPU cache through the
-        many passes of a sweep (about 1.5× faster than whole row groups). Sums over samples do not depend on it."""
-        names = self._names(texts, embeddings)
+    def chunks(self, texts: bool = False, embeddings: bool = False, rows: int | None = None) -> Iterator[Chunk]:
+        """Every stored sample once, as small Traces of at most ``rows`` (default BLOCK_ROWS) samples (logits,
+        labels and the signals' columns; texts and embeddings only when asked), in storage order. A row group is
+        read at once and handed out in slices of ``rows``: a slice's (N, L) arrays stay in the CPU cache through
+        the many passes of a sweep (about 1.5× faster than whole row groups). Sums over samples ignore the order."""
+        names, rows = self._names(texts, embeddings), rows or BLOCK_ROWS
         for file, g, _ in self.groups():
             d = self._read(file, g, names)
             for s in range(0, len(d["row"]), rows):
