@@ -129,7 +129,8 @@ def _compare(b: ModelBundle, tr: Trace, text: str, text_b: str | None, edited: s
                       delta=f"{de:+d} block{'s' if abs(de) != 1 else ''}" if d and de else None,
                       delta_color="inverse")
         m[col + 1].metric(f"prediction ({side})", s["pred_name"],
-                          delta="flipped" if d and s2["pred"] != s1["pred"] else None, delta_color="off")
+                          delta="flipped" if d and s2["pred"] != s1["pred"] else None, delta_color="off",
+                          delta_arrow="off")
         m[col + 2].metric(f"FLOPs ({side})", f"{s['flops_spent'] / full:.0%}",
                           delta=f"{100 * df:+.0f} points" if d and round(100 * df) else None, delta_color="inverse",
                           help=f"share of the full depth: {charts.fmt_flops(s['flops_spent'])} of "
