@@ -195,6 +195,10 @@ def early_vs_late(b: ModelBundle, text: str, text_b: str | None, early: int, lat
                   key: str = "ln_over") -> Salience | None:
     """For a destructive-overthinking sample: the words block ``early`` (right) and block ``late`` (wrong)
     leaned on, as highlighted text and as the heatmap over every block (gradient × input)."""
+    if getattr(b, "model", None) is None:            # a recorded trace opened without its model
+        st.info("Which words each block read needs the model itself: open the model this trace was recorded "
+                "with in the sidebar to see them.", icon="📂")
+        return None
     try:
         sal = salience(b, b.key, text, text_b, "grad_x_input")
     except ERRORS as e:
