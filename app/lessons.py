@@ -34,6 +34,10 @@ PAPERS = (
 def _sentence(sel: Selection):
     """The sentence the live figures use (one text box, two for a pair model) → its recorded trace."""
     b = sel.bundle
+    if b.model is None:
+        st.info("This figure runs the model on a sentence, and a recorded trace has no model: open a model in the "
+                "sidebar (the Overthinking, Every policy and Honest thresholds topics work on the trace).", icon="📂")
+        st.stop()
     widgets.restore("ln_text", "the acting is n't terrible , but the script is n't good enough to rescue it ."
                     if not b.is_pair else "The company said profits rose 5 percent in the quarter .")
     if b.is_pair:

@@ -16,6 +16,7 @@ class DataChoice:
     limit: int | None = None
     upload_name: str | None = None
     upload_bytes: bytes | None = None
+    trace: object = None         # source "trace": the opened trace (its samples are the data)
 
     @property
     def label(self) -> str:
@@ -23,12 +24,16 @@ class DataChoice:
             return f"{self.task} {self.split}" + (f" (≤ {self.limit:,} samples)" if self.limit else "")
         if self.source == "probes":
             return "probe sentences (assets/probes.tsv)"
+        if self.source == "trace":
+            return f"the trace's {self.trace.n:,} samples" if self.trace is not None else "a trace"
         return f"uploaded {self.upload_name}" if self.upload_name else "an upload (none yet)"
 
     @property
     def digest(self) -> str:
         if self.source == "upload":
             return hashlib.sha256(self.upload_bytes or b"").hexdigest()[:12]
+        if self.source == "trace" and self.trace is not None:
+            return hashlib.sha256("\n".join(self.trace.texts).encode()).hexdigest()[:12]
         return ""
 
 

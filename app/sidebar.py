@@ -14,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from app import params as P
-from app import state, widgets
+from app import byo, state, widgets
 from app.selection import DataChoice, Selection
 from core.bundle import ModelBundle
 from core.data import SPLITS, available_splits, get_task, task_names
@@ -58,6 +58,17 @@ def model_section(names: list[str], warns: list[str]) -> tuple[ModelBundle, str]
     sb = st.sidebar
     default = state.default_model(names)
     sb.subheader("Model")
+    what = widgets.choice(sb, "open", ["model", "trace"], "sb_open", "model", kind="radio", horizontal=True,
+                          format_func={"model": "a model", "trace": "a recorded trace"}.get,
+                          help="a trace: per-exit outputs recorded elsewhere (no model needed; core/trace_io.py)")
+    if what == "trace":
+        bundle = byo.trace_section(warns)
+        if bundle is None:
+            st.info("Open a recorded trace in the sidebar (upload or path), or switch back to a model.", icon="📂")
+            st.stop()
+        sb.caption(f"{bundle.n_blocks} exits · {bundle.n_classes} classes · {bundle.trace.n:,} samples"
+                   + (f" · {bundle.task.folder}" if bundle.task else ""))
+        return bundle, ""
     if names:
         widgets.from_url("sb_model", P.QP_MODEL, lambda raw: P.parse_choice(raw, names, default, "model"), warns)
         widgets.choice(sb, "model", names, "sb_model", default, help=f"the models in {state.models_dir()}")
@@ -70,6 +81,11 @@ def model_section(names: list[str], warns: list[str]) -> tuple[ModelBundle, str]
                   help="a directory with config.json, model.safetensors and tokenizer.json (core.checkpoint)")
     ckpt = widgets.remember("sb_ckpt").strip()
     bundle = None
+    if ckpt and _is_hf(ckpt):                       # a Hugging Face folder: offer the import, then load it
+        imported = byo.import_panel(Path(ckpt).expanduser())
+        if imported is not None:
+            sb.caption(f"imported from the Hugging Face folder {ckpt} into {imported}")
+        ckpt = str(imported) if imported is not None else ""
     if ckpt:
         try:
             bundle = state.load_bundle(ckpt)
@@ -92,6 +108,14 @@ def model_section(names: list[str], warns: list[str]) -> tuple[ModelBundle, str]
     return bundle, ckpt if own else ""
 
 
+def _is_hf(path: str) -> bool:
+    from core.hf import is_hf_model_dir
+    try:
+        return is_hf_model_dir(Path(path).expanduser())
+    except (OSError, ValueError):
+        return False
+
+
 def _model_caption(b: ModelBundle) -> str:
     c = b.cfg
     binarize = getattr(c, "binarize", ())
@@ -107,6 +131,10 @@ def _model_caption(b: ModelBundle) -> str:
 def data_section(bundle: ModelBundle, warns: list[str]) -> DataChoice:
     sb = st.sidebar
     sb.subheader("Data")
+    if bundle.trace is not None:
+        sb.caption(f"the trace's own {bundle.trace.n:,} samples")
+        return DataChoice(source="trace", task=bundle.task.name if bundle.task else None, split="trace",
+                          trace=bundle.trace)
     tasks = [t for t in task_names() if get_task(t).num_labels == bundle.n_classes]
     own = bundle.task.name if bundle.task is not None else (tasks[0] if tasks else "sst2")
     tasks = sorted(tasks, key=lambda t: t != own)
@@ -243,7 +271,8 @@ def _write_url(sel: Selection, ckpt: str, page: str | None) -> None:
                     if k in qp:
                         del qp[k]
     glue = sel.data.source == "glue"
-    wanted = {P.QP_MODEL: None if ckpt else st.session_state.get("sb_model"), P.QP_CKPT: ckpt or None,
+    trace = sel.bundle.trace is not None
+    wanted = {P.QP_MODEL: None if ckpt or trace else st.session_state.get("sb_model"), P.QP_CKPT: ckpt or None,
               P.QP_DATA: sel.data.source, P.QP_TASK: sel.data.task,
               P.QP_SPLIT: sel.data.split if glue else None, P.QP_LIMIT: (sel.data.limit or 0) if glue else None,
               **P.policy_url(sel.policy, P.extra_keys())}

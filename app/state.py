@@ -21,7 +21,7 @@ from core import projection
 from core.bundle import ModelBundle, default_model, list_models, models_dir  # noqa: F401 (the pages' names)
 from core.cache import model_key, trace_for, trace_path
 from core.checkpoint import CheckpointError
-from core.data import DataError, get_task, load_csv_upload, load_probes
+from core.data import DataError, get_task, load_csv_upload, load_probes, task_names
 from core.trace import Trace, TraceError
 
 USER_ERRORS = (CheckpointError, DataError, TraceError, ValueError, OSError)
@@ -127,6 +127,13 @@ def dataset_trace(bundle: ModelBundle, data: DataChoice) -> Trace:
     progress bar, then read from disk), the probe set or an upload (recorded, cached in memory).
     Shows a clear st.error and stops the run on bad data."""
     try:
+        if bundle.trace is not None:                 # a recorded trace opened without its model
+            return bundle.trace
+        if data.source == "trace":                   # a model on the samples of an opened trace (Compare)
+            t = data.trace
+            packed = (list(t.texts), t.texts_b, list(t.labels), {"task": t.meta.get("task"), "split": "trace"})
+            task = t.meta.get("task") if t.meta.get("task") in task_names() else None
+            return _recorded_trace(bundle, bundle.key, "trace", task, data.digest, packed)
         if data.source == "glue":
             if not is_recorded(bundle, data):
                 with st.status(f"Recording {bundle.name} on {data.label}…", expanded=True) as status:

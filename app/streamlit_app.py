@@ -16,7 +16,7 @@ import streamlit as st  # noqa: E402
 
 st.set_page_config(page_title="ExitLens", page_icon=str(ROOT / "app" / "logo.svg"), layout="wide")
 
-from app import sidebar  # noqa: E402
+from app import byo, sidebar  # noqa: E402
 from core.threads import single_threaded  # noqa: E402
 
 single_threaded()
@@ -36,5 +36,11 @@ pages = {
 }
 page = st.navigation(pages)
 st.logo(str(ROOT / "app" / "logo.svg"), size="large")
-sidebar.render(page.title)
+sel = sidebar.render(page.title)
+if sel.bundle.model is None and page.title in byo.NEEDS_A_MODEL:
+    st.title(page.title)
+    st.info(f"A recorded trace alone cannot {byo.NEEDS_A_MODEL[page.title]}: this page needs the model itself. "
+            "The Threshold debugger, Prototypes & overthinking, Compare and the Learn page's dataset topics work on "
+            "the trace — or open a model in the sidebar.", icon="📂")
+    st.stop()
 page.run()

@@ -69,6 +69,7 @@ class ModelBundle:
     card: dict
     task: Task | None           # the task the model was trained on (from card.json), if known
     label_names: list[str] = field(default_factory=list)
+    trace: object = None        # a core.trace.Trace when the bundle is a recorded trace without a model
 
     @property
     def is_pair(self) -> bool:

@@ -23,69 +23,15 @@ from core.hf_import import _fit_rows
 from core.inference import early_exit, record
 from core.policies import POLICIES, decide, make_policy
 from core.tokenizer import encode_batch
+from tests.conftest import HF_MAX_LEN as MAX_LEN
+from tests.conftest import build_source
 
 FAMILIES = ("bert", "distilbert", "roberta", "electra", "albert")
-MAX_LEN = 64
 
 
 @pytest.fixture(scope="module")
 def sentences():
     return list(load_task("sst2", "train", limit=300)["text"])
-
-
-def tiny_tokenizer(kind: str, texts: list[str]):
-    """The family's own transformers tokenizer class over a vocabulary trained on ``texts``."""
-    import transformers as T
-    from tokenizers import ByteLevelBPETokenizer, SentencePieceUnigramTokenizer
-
-    if kind in ("bert", "distilbert", "electra"):
-        from core.tokenizer import train_wordpiece
-        vocab = train_wordpiece(texts, vocab_size=400, min_frequency=1).get_vocab()
-        return {"bert": T.BertTokenizer, "distilbert": T.DistilBertTokenizer, "electra": T.ElectraTokenizer}[kind](
-            vocab=vocab)
-    if kind == "roberta":
-        bpe = ByteLevelBPETokenizer()
-        bpe.train_from_iterator(texts, vocab_size=400, min_frequency=1, show_progress=False,
-                                special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
-        spec = json.loads(bpe.to_str())["model"]
-        merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in spec["merges"]]
-        return T.RobertaTokenizer(vocab=spec["vocab"], merges=merges)
-    spm = SentencePieceUnigramTokenizer()
-    spm.train_from_iterator([t.lower() for t in texts], vocab_size=400, show_progress=False, unk_token="<unk>",
-                            special_tokens=["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"])
-    return T.AlbertTokenizer(vocab=[tuple(v) for v in json.loads(spm.to_str())["model"]["vocab"]])
-
-
-def tiny_config(kind: str, vocab_size: int):
-    """3–4 layers × 32 wide; initializer_range 0.3 so that logits are O(1) and a 1e-4 tolerance has teeth.
-    ELECTRA and ALBERT get an E→D embedding projection, ALBERT shared groups of two layers each."""
-    import transformers as T
-
-    common = {"vocab_size": vocab_size, "num_labels": 2, "initializer_range": 0.3}
-    bert = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
-                max_position_embeddings=MAX_LEN, **common)
-    return {
-        "bert": lambda: T.BertConfig(**bert),
-        "distilbert": lambda: T.DistilBertConfig(dim=32, n_layers=3, n_heads=2, hidden_dim=64,
-                                                 max_position_embeddings=MAX_LEN, **common),
-        "roberta": lambda: T.RobertaConfig(**{**bert, "max_position_embeddings": MAX_LEN + 2}, pad_token_id=1,
-                                           bos_token_id=0, eos_token_id=2, type_vocab_size=1),
-        "electra": lambda: T.ElectraConfig(embedding_size=16, **bert),
-        "albert": lambda: T.AlbertConfig(embedding_size=16, **{**bert, "num_hidden_layers": 4}, num_hidden_groups=2,
-                                         inner_group_num=2, pad_token_id=0),
-    }[kind]()
-
-
-def build_source(kind: str, out, texts: list[str], bare: bool = False):
-    """A random *ForSequenceClassification (or bare encoder) + tokenizer, saved with save_pretrained."""
-    import transformers as T
-
-    torch.manual_seed(0)
-    tok = tiny_tokenizer(kind, texts)
-    cls = T.AutoModel if bare else T.AutoModelForSequenceClassification
-    cls.from_config(tiny_config(kind, len(tok))).eval().save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
 
 
 @pytest.fixture(scope="module", params=FAMILIES)

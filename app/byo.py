@@ -1,0 +1,121 @@
+"""Bring your own: a Hugging Face classifier folder imported from the sidebar, or a trace recorded elsewhere
+opened without any model (core.hf, core.trace_io).
+
+A trace alone carries every exit's outputs, so the dataset pages (Threshold debugger, Prototypes &
+overthinking, Compare, certification) work on it; the pages that must run the model (Playground, Binarized
+weights, the live Learn figures) say so plainly.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from types import SimpleNamespace
+
+import streamlit as st
+
+from app import widgets
+from core.bundle import ModelBundle, card_task
+from core.cache import cache_dir
+from core.data import get_task, task_names
+from core.trace import Trace, TraceError
+
+NEEDS_A_MODEL = {"Playground": "type sentences and run them through the blocks",
+                 "Binarized weights": "read the model's weights"}
+
+
+def imported_dir(src: Path) -> Path:
+    """Where an import of ``src`` goes: the cache folder, keyed by the source's path (never assets/)."""
+    digest = hashlib.sha256(str(src.resolve()).encode()).hexdigest()[:10]
+    return cache_dir() / "imported" / f"{src.name}-{digest}"
+
+
+def import_panel(src: Path) -> Path | None:
+    """The sidebar's offer to import a Hugging Face folder; returns the imported directory once it exists."""
+    from core import hf
+
+    out = imported_dir(src)
+    if (out / "config.json").is_file():
+        return out
+    sb = st.sidebar
+    try:
+        info = hf.inspect_source(str(src))
+    except (ValueError, OSError) as e:
+        sb.error(f"{e}", icon="⚠️")
+        return None
+    tasks = [t for t in task_names() if info.num_labels in (None, get_task(t).num_labels)]
+    with sb.container(border=True):
+        st.markdown(f"**{src.name}** is a Hugging Face {info.model_type} "
+                    + ("classifier" if info.has_classifier else "encoder without a classifier")
+                    + f" ({info.n_layers} layers × {info.hidden}). Import it as a multi-exit model:")
+        task = widgets.choice(st, "task", tasks, "byo_task", tasks[0] if tasks else "sst2",
+                              format_func=lambda t: get_task(t).folder)
+        modes = ["own-head", "probe"] if info.has_classifier else ["probe"]
+        exits = widgets.choice(st, "exits", modes, "byo_exits", info.default_exits, kind="radio", horizontal=True,
+                               help="own-head: the model's own classifier on every layer (no training); probe: one "
+                                    "linear head per layer fitted on the task's fit split with the backbone frozen")
+        limit = int(widgets.number(st, "fit rows (0 = all)", "byo_limit", 2000, min_value=0, step=500,
+                                   help="probes and prototypes are fitted on this many rows of the fit split"))
+        if not st.button("import", type="primary"):
+            st.caption(f"It is written to {out} (never into assets/).")
+            return None
+        with st.status(f"Importing {src.name}…", expanded=True) as status:
+            bar = st.progress(0.0, text="starting")
+
+            def progress(stage, done, total):
+                bar.progress(min(done / max(total, 1), 1.0), text=f"{stage}: {done:,} / {total:,}")
+
+            try:
+                hf.import_model(str(src), task, out, exits=exits, limit=limit or None, progress=progress)
+            except (ValueError, OSError) as e:
+                status.update(label="Import failed", state="error")
+                st.error(f"{e}", icon="⚠️")
+                return None
+            status.update(label=f"Imported {src.name}", state="complete", expanded=False)
+    return out
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the trace…")
+def read_trace(data: bytes, name: str) -> Trace:
+    import io
+
+    from core.trace_io import read_trace as _read
+    f = io.BytesIO(data)
+    f.name = name
+    return _read(f, name)
+
+
+def trace_section(warns: list[str]) -> ModelBundle | None:
+    """The sidebar when a trace is opened instead of a model: an upload or a path; returns a model-less bundle."""
+    sb = st.sidebar
+    up = sb.file_uploader("a recorded trace (.parquet or .npz)", type=["parquet", "npz"], key="byo_trace_upload",
+                          help="per-exit logits of any early-exit model, in the format of core/trace_io.py")
+    widgets.restore("byo_trace_path", "")
+    sb.text_input("…or its path on the server", key="byo_trace_path", placeholder="/path/to/trace.parquet")
+    path = widgets.remember("byo_trace_path").strip()
+    try:
+        if up is not None:
+            data, name = up.getvalue(), up.name
+        elif path:
+            p = Path(path).expanduser()
+            if not p.is_file():
+                raise TraceError(f"no trace file at {p}: give the path of a .parquet or .npz trace")
+            data, name = p.read_bytes(), p.name
+        else:
+            sb.info("Upload a trace recorded elsewhere, or type its path: every dataset page then works on it.")
+            return None
+        tr = read_trace(data, name)
+    except TraceError as e:
+        sb.error(f"{e}", icon="⚠️")
+        return None
+    return trace_bundle(tr, name, hashlib.sha256(data).hexdigest()[:16])
+
+
+def trace_bundle(tr: Trace, name: str, key: str) -> ModelBundle:
+    """A bundle without a model: what the pages need to know, read off the trace."""
+    meta = tr.meta or {}
+    task = card_task({"task": meta.get("task")}, tr.n_classes) if meta.get("task") else None
+    cfg = SimpleNamespace(n_blocks=tr.n_blocks, n_classes=tr.n_classes, hidden=tr.pooled.shape[-1], max_len=128,
+                          proto_dim=1 if tr.proto_dist is not None else 0, lte=tr.lte is not None, binarize=(),
+                          block="trace", to_dict=lambda: {})
+    return ModelBundle(name=name, path=Path(name), key=key, model=None, tokenizer=None, cfg=cfg,
+                       card={"task": meta.get("task")}, task=task, label_names=tr.label_names, trace=tr)
