@@ -41,17 +41,36 @@ def _binary_weights(model: MultiExitEncoder) -> dict[str, tuple[int, int]]:
     return {f"{name}.weight": tuple(m.weight.shape) for name, m in model.named_modules() if is_binary(m)}
 
 
+STORAGE = ("float32", "float16", "int8")
+
+
+def quantize_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 per output row: w ≈ q · scale[:, None], scale = max|row| / 127 (0 rows: scale 1)."""
+    w = np.asarray(w, dtype=np.float32)
+    scale = np.abs(w).max(axis=1) / 127.0
+    scale[scale == 0] = 1.0
+    return np.clip(np.rint(w / scale[:, None]), -127, 127).astype(np.int8), scale.astype(np.float32)
+
+
 def state_arrays(model: MultiExitEncoder, dtype: str = "float32") -> tuple[dict[str, np.ndarray], dict]:
-    """The model's tensors as stored: packed where binary, ``dtype`` (float32/float16) elsewhere."""
+    """The model's tensors as stored: packed where binary, ``dtype`` elsewhere — float32, float16, or int8
+    (every matrix as int8 with one float32 scale per row, ``<name>.scale``; vectors in float16)."""
+    if dtype not in STORAGE:
+        raise ValueError(f"storage dtype must be one of {STORAGE}, got {dtype!r}")
     packed = _binary_weights(model)
     arrays: dict[str, np.ndarray] = {}
+    int8 = []
     for name, t in model.state_dict().items():
+        a = t.detach().cpu().numpy()
         if name in packed:
             bits, alpha = pack_signs(t)
             arrays[f"{name}.bits"], arrays[f"{name}.alpha"] = bits, alpha
+        elif dtype == "int8" and a.ndim == 2:
+            arrays[name], arrays[f"{name}.scale"] = quantize_rows(a)
+            int8.append(name)
         else:
-            arrays[name] = t.detach().cpu().numpy().astype(dtype)
-    return arrays, {"format": FORMAT, "packed": json.dumps(packed), "dtype": dtype}
+            arrays[name] = a.astype("float16" if dtype == "int8" else dtype)
+    return arrays, {"format": FORMAT, "packed": json.dumps(packed), "dtype": dtype, "int8": json.dumps(int8)}
 
 
 def save(model: MultiExitEncoder, directory: str | os.PathLike, tokenizer=None, card: dict | None = None,
@@ -137,7 +156,9 @@ def load(directory: str | os.PathLike, device: str = "cpu") -> MultiExitEncoder:
                 raise _fail(directory, "config.json and the weights disagree about which layers are binarized "
                             f"(config: {len(packed)} packed weights, file: {len(stored_packed)})",
                             "Use the config.json that was saved with these weights")
-            want = {f"{k}.bits" if k in packed else k for k in expected} | {f"{k}.alpha" for k in packed}
+            int8 = set(json.loads(meta.get("int8", "[]")))
+            want = ({f"{k}.bits" if k in packed else k for k in expected} | {f"{k}.alpha" for k in packed}
+                    | {f"{k}.scale" for k in int8})
             missing, extra = sorted(want - keys), sorted(keys - want)
             if missing or extra:
                 raise _fail(directory, f"config.json and the weights disagree: missing {missing[:4]}"
@@ -157,6 +178,8 @@ def load(directory: str | os.PathLike, device: str = "cpu") -> MultiExitEncoder:
                     if tuple(arr.shape) != tuple(ref.shape):
                         raise _fail(directory, f"{name} has shape {tuple(arr.shape)} but config.json implies "
                                     f"{tuple(ref.shape)}", "Use the config.json saved with these weights")
+                    if name in int8:                            # int8 rows × their float32 scales
+                        arr = arr.astype(np.float32) * f.get_tensor(f"{name}.scale")[:, None]
                     if not np.isfinite(arr).all():
                         raise _fail(directory, f"{name} holds NaN or infinite values", "Re-train or restore the file")
                     state[name] = torch.from_numpy(np.array(arr, dtype=np.float32))

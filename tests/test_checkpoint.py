@@ -112,3 +112,28 @@ def test_corrupt_or_foreign_config(saved):
     (saved / "config.json").write_text(json.dumps({"architectures": ["BertModel"], "hidden_size": 384}))
     with pytest.raises(CheckpointError, match="unknown fields"):
         checkpoint.load(saved)
+
+
+def test_int8_storage_round_trips_within_the_quantization_step(tmp_path):
+    """int8 storage: every matrix as int8 with one scale per row (error ≤ half a step of its row), vectors
+    in float16; binarized layers stay bit-packed; the file is about a quarter of float32's."""
+    from core.checkpoint import disk_bytes, load, save
+    from core.config import preset
+    from core.model import MultiExitEncoder
+    torch.manual_seed(0)
+    model = MultiExitEncoder(preset("tiny-bert", binarize=("ffn",))).eval()
+    save(model, tmp_path / "f32", dtype="float32")
+    save(model, tmp_path / "i8", dtype="int8")
+    back = load(tmp_path / "i8")
+    for (name, a), (_, b) in zip(model.state_dict().items(), back.state_dict().items()):
+        a, b = a.float(), b.float()
+        if "ffn_in.weight" in name or "ffn_out.weight" in name:       # bit-packed: α·sign, as in float32 storage
+            assert torch.equal(b, load(tmp_path / "f32").state_dict()[name])
+        elif a.ndim == 2:
+            step = a.abs().amax(1, keepdim=True) / 127
+            assert ((a - b).abs() <= step / 2 + 1e-7).all(), name
+        else:
+            assert torch.allclose(a, b, atol=1e-3, rtol=1e-3), name
+    assert disk_bytes(tmp_path / "i8") < 0.4 * disk_bytes(tmp_path / "f32")
+    with pytest.raises(ValueError, match="storage dtype"):
+        save(model, tmp_path / "bad", dtype="int4")
