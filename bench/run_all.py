@@ -1,24 +1,32 @@
-"""One report of every ExitLens benchmark; each comparison inside is measured side by side in one run.
+"""Every ExitLens benchmark in one run, and the README's benchmark table from their output.
 
-    PYTHONPATH=. .venv/bin/python bench/run_all.py [--out bench/REPORT.md]
+    PYTHONPATH=. .venv/bin/python bench/run_all.py [--out TABLE.md] [--report REPORT.md] [--only a.py,b.py]
 
 Runs, in turn: bench_core (Trace recording overhead, packed size), bench_policies (sweeps from a Trace vs.
-re-running the model; 7 policies × 200 thresholds on 100,000 × 12), bench_app (page rerun, sentence →
-trace, UMAP first/cached), bench_early_exit (real early exit on the shipped models: batch 1 / batch 64
-wall-clock and FLOPs). It prints each one's output under a heading with the machine it ran on.
+re-running the model; 7 policies × 200 thresholds in memory and out of core at 100k / 300k / 1M), bench_app
+(page rerun, sentence → trace, UMAP first/cached), bench_explain (salience, attention, counterfactuals),
+bench_record (recording throughput per device and precision), bench_early_exit (real early exit on every
+shipped model: batch 1 / batch 64 wall-clock, both sides length-sorted, and FLOPs). Each comparison inside a
+bench is measured side by side in one run. It prints each bench's output under a heading with the machine.
+
+``--out`` writes the README's "Latest benchmark figures" table (markdown) from the rows the benches print:
+a row is a line ``benchmark | [details |] result | goal … | met`` (bench_core, bench_policies, bench_explain,
+bench_record, bench_early_exit) or bench_app's ``  what   value   goal …  ✓``.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHES = ["bench_core.py", "bench_policies.py", "bench_app.py", "bench_early_exit.py"]
+BENCHES = ["bench_core.py", "bench_policies.py", "bench_app.py", "bench_explain.py", "bench_record.py",
+           "bench_early_exit.py"]
 
 
 def machine() -> str:
@@ -31,20 +39,67 @@ def machine() -> str:
     except OSError:
         pass
     import torch
-    return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, Python "
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, {gpu}, Python "
             f"{platform.python_version()}, torch {torch.__version__}")
+
+
+def _pipe_row(line: str) -> tuple[str, str, str, str] | None:
+    fields = [f.strip() for f in line.split("|")]
+    at = next((i for i, f in enumerate(fields) if f.startswith("goal")), None)
+    if at is None or at < 2:
+        return None
+    details = [f for f in fields[1:at - 1] if f]
+    what = fields[0] + (f" ({'; '.join(details)})" if details else "")
+    verdict = fields[at + 1] if at + 1 < len(fields) else ""
+    return what, fields[at - 1], fields[at][4:].strip(), verdict
+
+
+def _app_row(line: str, section: str) -> tuple[str, str, str, str] | None:
+    """bench_app's ``  {what:<58} {value:>12}   goal {goal}{mark}``."""
+    if not line.startswith("  ") or "   goal " not in line:
+        return None
+    left, right = line.split("   goal ", 1)
+    verdict = "met" if "✓" in right else "MISSED" if "✗" in right else ""
+    goal = right.split("  ✓")[0].split("  ✗")[0].strip()
+    m = re.match(r"^\s*(.*\S)\s{2,}(\S.*)$", left)        # the value: after the last gap of 2+ spaces
+    what, value = (m.group(1), m.group(2)) if m else (left[:-12].strip(), left[-12:].strip())
+    return (f"{section}: {what}" if section else what), value, goal, verdict
+
+
+def table_rows(bench: str, out: str) -> list[tuple[str, str, str, str]]:
+    """(benchmark, result, goal, verdict) of every row a bench printed (see the module docstring)."""
+    rows, section = [], ""
+    for line in out.splitlines():
+        row = _pipe_row(line) if "|" in line else _app_row(line, section)
+        if row:
+            rows.append((f"{row[0]} (`bench/{bench}`)",) + row[1:])
+        elif line.strip() and not line[0].isspace():
+            section = line.split(" (")[0].strip().rstrip(":")
+    return rows
+
+
+def markdown_table(rows: list[tuple[str, str, str, str]], header: list[str]) -> str:
+    esc = lambda s: s.replace("|", "\\|")
+    lines = header + ["", "| benchmark | result | goal |", "|---|---|---|"]
+    for what, result, goal, verdict in rows:
+        goal = goal + (" (missed)" if verdict == "MISSED" else "")
+        lines.append(f"| {esc(what)} | {esc(result)} | {esc(goal)} |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=None, help="also write the report (markdown) to this file")
+    ap.add_argument("--out", default=None, help="write the README's benchmark table (markdown) to this file")
+    ap.add_argument("--report", default=None, help="also write the whole report (markdown) to this file")
     ap.add_argument("--only", default=None, help="comma-separated subset of " + ",".join(BENCHES))
     a = ap.parse_args(argv)
     names = a.only.split(",") if a.only else BENCHES
+    load0 = os.getloadavg()[0]
     lines = ["# ExitLens benchmark report", "", f"- when: {time.strftime('%Y-%m-%d %H:%M %Z')}",
-             f"- machine: {machine()}", ""]
+             f"- machine: {machine()}", f"- load average at start: {load0:.1f}", ""]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    failed = 0
+    failed, rows = 0, []
     for name in names:
         path = ROOT / "bench" / name
         if not path.is_file():
@@ -53,14 +108,20 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         r = subprocess.run([sys.executable, str(path)], cwd=ROOT, env=env, capture_output=True, text=True)
         out = "\n".join(l for l in r.stdout.splitlines() if l.strip())
+        rows += table_rows(name, out)
         lines += [f"## {name} ({time.perf_counter() - t0:.0f} s)", "", "```", out or "(no output)", "```", ""]
         if r.returncode:
             failed += 1
             lines += ["```", r.stderr[-2000:], "```", ""]
         print("\n".join(lines[-6:]), flush=True)
     report = "\n".join(lines)
+    if a.report:
+        Path(a.report).write_text(report)
     if a.out:
-        Path(a.out).write_text(report)
+        header = [f"Measured by `bench/run_all.py --out` on {time.strftime('%Y-%m-%d')}: {machine()}; load average "
+                  f"{load0:.1f} at the start and {os.getloadavg()[0]:.1f} at the end (other work on the machine "
+                  "stretches wall-clock figures). Each ratio is measured side by side in one run."]
+        Path(a.out).write_text(markdown_table(rows, header))
     print(report)
     return 1 if failed else 0
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.certify import Certificate, certify_counts, certify_grid, risk_counts
 from core.metrics import Calibration, calibration_from_sums, calibration_sums, check_bins, need_labels
 from core.overthinking import COHORTS
 from core.overthinking import cohorts as cohorts_in_memory
@@ -105,8 +104,11 @@ def cohorts(store: TraceStore, policy: Policy | None = None) -> dict[str, np.nda
 
 
 def certify(store: TraceStore, policy, epsilon: float, delta: float = 0.1, risk: str = "induced",
-            method: str = "ltt", grid=None) -> Certificate:
-    """``core.certify.certify`` on the store's Trace: risk and outcome counts added chunk by chunk, in one pass."""
+            method: str = "ltt", grid=None):
+    """``core.certify.certify`` on the store's Trace (a ``Certificate``): risk and outcome counts added chunk by
+    chunk, in one pass."""
+    from core.certify import certify_counts, certify_grid, risk_counts  # MAPIE/scikit-learn: ~90 MB, only here
+
     pol, thr = certify_grid(store, policy, epsilon, delta, risk, method, grid)
     ordered, errors, mono, counts = None, 0, 0, None
     for chunk in store.chunks():

@@ -64,7 +64,7 @@ def autocast(device: torch.device, precision: str = "fp32"):
     return torch.autocast(device_type=device.type, dtype=PRECISIONS[precision])
 
 
-def _placed(model: torch.nn.Module, device, precision: str) -> torch.device:
+def place_model(model: torch.nn.Module, device, precision: str) -> torch.device:
     """Resolve ``device``, check ``precision`` and move the model there (once; a no-op when it is there)."""
     dev = resolve_device(device, model)
     autocast(dev, precision)                     # fails early on an unknown precision
@@ -130,7 +130,7 @@ def record(model: MultiExitEncoder, tokenizer, texts, texts_b=None, labels=None,
     if texts_b is not None and len(texts_b) != n:
         raise ValueError(f"{n} first sentences but {len(texts_b)} second sentences: a pair task needs both")
     model.eval()
-    dev = _placed(model, device, precision)
+    dev = place_model(model, device, precision)
     batches, lens = length_batches(tokenizer, texts, texts_b, max_len, batch_size)
     cols = {"logits": [], "pooled": [], "proto_emb": [], "proto_dist": [], "lte": []}
     for _, out in forward_batches(model, tokenizer, texts, texts_b, batches, max_len=max_len, device=dev,
@@ -214,7 +214,7 @@ def record_store(model: MultiExitEncoder, tokenizer, texts, texts_b=None, labels
     if texts_b is not None and len(texts_b) != len(texts):
         raise ValueError(f"{len(texts)} first sentences but {len(texts_b)} second sentences: a pair task needs both")
     model.eval()
-    dev = _placed(model, device, precision)
+    dev = place_model(model, device, precision)
     batches, lens = length_batches(tokenizer, texts, texts_b, max_len, batch_size)
     part = record_part(model, tokenizer, texts, texts_b, labels, batches, StoreWriter(out), max_len=max_len,
                        device=dev, precision=precision, progress=progress, callback=callback)
@@ -318,7 +318,7 @@ def early_exit(model: MultiExitEncoder, tokenizer, policy: Policy, texts, texts_
     labels = np.full(n, -1) if labels is None else np.asarray(labels)
     max_len = min(max_len, model.cfg.max_len)
     model.eval()
-    device = _placed(model, device, precision)
+    device = place_model(model, device, precision)
     exit_block = np.zeros(n, np.int64)
     answer = np.zeros(n, np.int64)
     pred = np.zeros(n, np.int64)
