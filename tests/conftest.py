@@ -8,12 +8,12 @@ depend on the shipped models in assets/models.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
-import json
 import urllib.request
 from pathlib import Path
 

@@ -1,5 +1,6 @@
 """The Prototypes & overthinking page through AppTest (PCA; one test runs UMAP on a small set)."""
 import numpy as np
+import pytest
 
 from core.analysis import destructive_overthinking, oracle_accuracy, wasteful_overthinking
 from core.cache import cache_dir
@@ -53,6 +54,7 @@ def test_bad_block_in_url_is_clamped(make_app):
     assert any("clamped" in w.value for w in at.warning)
 
 
+@pytest.mark.slow
 def test_umap_projection_is_computed_once_and_cached_on_disk(make_app, monkeypatch):
     """The one test that runs UMAP (on 120 samples): memory and disk caches, prototypes in the same map."""
     monkeypatch.setenv("EXITLENS_PROJECTION", "umap")

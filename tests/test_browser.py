@@ -6,12 +6,15 @@ the test drives /usr/bin/chromium (CI installs it).
 """
 from pathlib import Path
 
+import pytest
+
 from core import checkpoint
 from core.inference import record
 from core.policies import decide, make_policy
 from tests.conftest import ARGS, CHROMIUM  # noqa: E402
 
 
+@pytest.mark.slow
 def test_playground_in_a_real_browser(server, app_models, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 

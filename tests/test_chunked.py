@@ -132,3 +132,12 @@ def test_embedding_sample_is_stratified_by_cohort(mrpc_trace, tmp_path):
     assert all(np.sum(sample.stratum == s) >= min(5, np.sum(strata == s)) for s in present)
     x, protos, _ = embeddings_at(mrpc_trace, 2)
     assert np.array_equal(sample.x, x[sample.rows]) and np.array_equal(sample.prototypes, protos)
+
+
+def test_repeated_thresholds_are_counted_like_a_binary_search():
+    from core.segments import count_le
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(6, 4, 5000), np.arange(0, 13, 0.5), [np.inf, -np.inf]]).astype(np.float32)
+    for thr in (np.sort(np.resize(np.arange(1.0, 12.0), 200)), np.sort(rng.integers(0, 9, 57).astype(float)),
+                np.array([2.0, 2.0]), np.linspace(0, 1, 201).repeat(2)):
+        assert np.array_equal(count_le(thr, x), np.searchsorted(thr, x, side="right"))

@@ -236,6 +236,7 @@ async def _all_users(url: str, plans, expected, texts, timings) -> list[dict]:
     return results
 
 
+@pytest.mark.slow
 def test_sixteen_users_one_server(server, app_models, tmp_path):  # noqa: F811  (the imported fixture)
     assert Path(CHROMIUM).is_file(), "this test drives Debian's /usr/bin/chromium: apt-get install chromium"
     cfg = checkpoint.read_config(app_models / MODEL)

@@ -121,6 +121,7 @@ def test_simulated_exit_equals_real_early_exit(imported):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_simulated_exit_equals_real_early_exit_for_every_policy(imported):
     kind, _, res = imported
     names = [n for n in sorted(POLICIES) if "lte" not in POLICIES[n].needs]     # no learn-to-exit head here

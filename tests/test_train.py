@@ -57,6 +57,7 @@ def test_cli_parses_model_overrides():
     assert tc.overrides == {"pooling": "mean", "proto_dim": 16} and tc.binarize == ("ffn", "heads")
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_ranks_hold_identical_weights(tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
