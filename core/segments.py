@@ -75,6 +75,9 @@ def count_le(sorted_thr: np.ndarray, x: np.ndarray) -> np.ndarray:
     "right")``. For an evenly spaced grid (the default sweeps) the bin is computed directly and then
     corrected by one step either way where rounding put it off, about 3× faster than a binary search."""
     t_count = len(sorted_thr)
+    if t_count >= 2 and (np.diff(sorted_thr) == 0).any():   # repeated thresholds: count the distinct ones, then
+        uniq, reps = np.unique(sorted_thr, return_counts=True)          # weigh each by how often it repeats
+        return np.concatenate([[0], np.cumsum(reps)])[count_le(uniq, x)]
     if t_count >= 3:
         a, b = float(sorted_thr[0]), float(sorted_thr[-1])
         step = (b - a) / (t_count - 1)
