@@ -163,3 +163,16 @@ def test_two_cpu_ranks_record_an_imported_hugging_face_model(hf_dir, tmp_path):
     half = record(model, tok, texts, device="cpu", precision="bf16")       # autocast on the imported model
     full = record(model, tok, texts, device="cpu")
     assert 0 < np.abs(half.logits - full.logits).max() < 0.1 * np.abs(full.logits).max() + 0.05
+
+
+def test_cli_records_a_store_in_one_process(native_dir, tmp_path, capsys, monkeypatch):
+    from core.cache import trace_path
+    from core.inference import main
+
+    monkeypatch.setenv("EXITLENS_CACHE", str(tmp_path / "cache"))
+    assert main(["record", "--model", str(native_dir), "--task", "mrpc", "--limit", str(N), "--batch-size", "16",
+                 "--device", "cpu", "--out", str(tmp_path / "store")]) == 0
+    assert f"{N} samples × 3 blocks → {tmp_path / 'store'} (1 process, cpu, fp32)" in capsys.readouterr().out
+    same(TraceStore(tmp_path / "store").to_trace(), single_process(native_dir))
+    assert not (tmp_path / "cache" / "traces").exists()                   # --out: the store only
+    assert trace_path(native_dir, "mrpc", "validation", N, "bf16") != trace_path(native_dir, "mrpc", "validation", N)
