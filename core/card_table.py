@@ -52,7 +52,12 @@ def row(card: dict) -> str:
         " ".join(_pct(v) for v in card["dev_per_exit"]), _chosen(card), _certified(card), _pct(card["oracle"]),
         f"{_pct(card['destructive_overthinking_rate'])} %",
         f"{protos['max_ratio']:.2f}" if protos else "—",
-        f"{size['disk_bytes'] / 2**20:.1f} MiB ({size['disk_ratio']:.1f}×)"])
+        f"{size['disk_bytes'] / 2**20:.1f} MiB ({size['disk_ratio']:.1f}×)" + _storage(card)])
+
+
+def _storage(card: dict) -> str:
+    st = card.get("storage")
+    return "" if not st else f"; int8, dev change ≤ {100 * st['largest_change']:.2f} pt"
 
 
 HEADER = ("| model | what | dev, final exit | per exit (blocks 1→L) | threshold chosen on calibration, replayed on "

@@ -114,3 +114,48 @@ def nearest_prototype_accuracy(proto_dist: np.ndarray, labels: np.ndarray) -> np
     labels = np.asarray(labels)
     sel = labels >= 0
     return (np.asarray(proto_dist)[sel].argmin(-1) == labels[sel, None]).mean(0)
+
+
+def stored_dtype(model_dir) -> str:
+    """The storage dtype a model directory was saved with (its safetensors "dtype" tag)."""
+    from pathlib import Path
+
+    from safetensors import safe_open
+    with safe_open(str(Path(model_dir) / "model.safetensors"), framework="numpy") as f:
+        return (f.metadata() or {}).get("dtype", "float32")
+
+
+def main(argv=None) -> int:
+    """python -m core.prototypes recenter <model dir> [--split calibration]: put every prototype at its class mean
+    over a split the model never trained on (default: the calibration rows), and record it in the card."""
+    import argparse
+
+    from core import checkpoint
+    from core.splits import load_split
+
+    ap = argparse.ArgumentParser(prog="python -m core.prototypes", description=main.__doc__.split("\n")[0])
+    ap.add_argument("cmd", choices=["recenter"])
+    ap.add_argument("model_dir")
+    ap.add_argument("--split", default="calibration", help="calibration (held out from training) or fit")
+    ap.add_argument("--task", default=None)
+    a = ap.parse_args(argv)
+    model, tok = checkpoint.load(a.model_dir), checkpoint.load_tokenizer(a.model_dir)
+    card = checkpoint.load_card(a.model_dir)
+    task = a.task or card.get("task", "sst2")
+    ds = load_split(task, a.split)
+    texts_b = list(ds["text_b"]) if "text_b" in ds.column_names else None
+    means = class_means(model, tok, list(ds["text"]), texts_b, np.asarray(ds["label"]))
+    set_prototypes(model, means)
+    card["prototypes_from"] = (f"class means of the {len(ds):,} {a.split} rows (held out from training): the means of "
+                               "the training rows sit outside the held-out classes once the model has fitted them"
+                               if a.split == "calibration" else f"class means of the {len(ds):,} {a.split} rows")
+    card.setdefault("post_processing", []).append(f"python -m core.prototypes recenter {a.model_dir} --split {a.split}")
+    checkpoint.save(model, a.model_dir, tokenizer=tok, card=card, dtype=stored_dtype(a.model_dir))
+    print(f"{a.model_dir}: prototypes at the class means of {len(ds):,} {a.split} rows")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
