@@ -60,14 +60,14 @@ def choose(card: dict, dev) -> tuple[dict, str]:
 def full_depth(model, tok, texts, texts_b, batch_size: int, device, precision: str) -> tuple[float, np.ndarray]:
     """Every block for every sentence; batched exactly as ``early_exit`` batches (length-sorted)."""
     t0 = time.perf_counter()
-    n = len(texts)
-    order = order_by_length(tok, texts, texts_b, MAX_LEN)[0] if batch_size > 1 else np.arange(n)
+    n, max_len = len(texts), min(MAX_LEN, model.cfg.max_len)      # as early_exit: never past the position table
+    order = order_by_length(tok, texts, texts_b, max_len)[0] if batch_size > 1 else np.arange(n)
     pred = np.zeros(n, np.int64)
     with autocast(device, precision):
         for s in range(0, n, batch_size):
             idx = order[s:s + batch_size]
             enc = encode_batch(tok, [texts[i] for i in idx], None if texts_b is None else [texts_b[i] for i in idx],
-                               max_len=MAX_LEN)
+                               max_len=max_len)
             out = model(enc["input_ids"].to(device), enc["attention_mask"].to(device), enc["token_type_ids"].to(device))
             pred[idx] = out.logits[:, -1].argmax(-1).cpu().numpy()
     if device.type == "cuda":
@@ -101,7 +101,7 @@ def bench_model(mdir: Path, n: int | None, repeats: int, device: str, precision:
                              precision=precision)
             ee_t.append(res.seconds)
         out[f"bs{bs}"] = (float(np.median(full_t)), float(np.median(ee_t)))
-    lens = encode_batch(tok, texts, texts_b, max_len=MAX_LEN)["attention_mask"].sum(1).numpy()
+    lens = encode_batch(tok, texts, texts_b, max_len=min(MAX_LEN, model.cfg.max_len))["attention_mask"].sum(1).numpy()
     full_flops = sum(model.flops_embed(x) + model.cfg.n_blocks * model.flops_per_block(x) for x in lens)
     out["flops_reduction"] = 1 - res.flops.sum() / full_flops
     out["full_metric"], out["ee_metric"] = metric(name, labels, full_pred), metric(name, labels, res.pred)

@@ -6,7 +6,7 @@
     (``run_model(texts) -> Trace`` then ``decide``), which is what a tool without traces has to do.
 (c) Out of core (core.trace_store + core.chunked): the same 7 × 200 sweeps over a store on disk of 100,000,
     300,000 and 1,000,000 samples × 12 blocks, side by side with the in-memory Trace of the same samples —
-    seconds, seconds per 100k (linear in N) and peak memory (ru_maxrss of a fresh process that does only
+    seconds, seconds per 100k (linear in N) and peak memory (VmHWM of a fresh process that does only
     that, imports included); both sides must give the same table. Goal: 1M in ≤ 5 s within ≤ 500 MB.
 
     python -m bench.bench_policies                 # all three
@@ -171,6 +171,18 @@ def in_memory_trace(n: int) -> Trace:
                  proto_dist=cat("proto_dist"), lte=cat("lte"), meta=parts[0].meta)
 
 
+def peak_mb() -> float:
+    """This process's peak resident memory: VmHWM of /proc/self/status (ru_maxrss would carry the peak of the
+    process that started this one across fork + exec), ru_maxrss where /proc is missing."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _worker(mode: str, path: str, n: int, repeats: int) -> None:
     """One measurement (run as ``--worker``): prints a JSON line with seconds, peak MB and the table's digest."""
     from core import chunked
@@ -178,7 +190,7 @@ def _worker(mode: str, path: str, n: int, repeats: int) -> None:
 
     if mode == "write":
         return write_store(path, n)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base = peak_mb()
     t0 = time.perf_counter()
     data = TraceStore(path) if mode == "store" else in_memory_trace(n)
     load = time.perf_counter() - t0
@@ -190,7 +202,7 @@ def _worker(mode: str, path: str, n: int, repeats: int) -> None:
     median, best, df = _timed(run, repeats)           # the store is read from disk in every run
     digest = hashlib.sha256(df.drop(columns="params").to_csv().encode()).hexdigest()[:16]
     print(json.dumps({"median": median, "best": best, "load": load, "rows": len(df), "digest": digest,
-                      "base_mb": base, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "base_mb": base, "peak_mb": peak_mb()}))
 
 
 def pd_concat(frames):
@@ -212,7 +224,7 @@ def bench_out_of_core(sizes: list[int], repeats: int, in_memory: bool) -> bool:
     """(c): prints one line per N — store and (optionally) in-memory side by side — and the goal rows."""
     print(f"\n(c) 7 policies × 200 thresholds, synthetic N × 12 blocks, K = 2 (proto_dist, lte): a store on disk "
           f"read chunk by chunk\n    (core.chunked) vs the in-memory Trace; each in a fresh process; median of "
-          f"{repeats}; peak = ru_maxrss incl. imports")
+          f"{repeats}; peak = VmHWM incl. imports")
     print(f"    {'N':>10} | {'store s':>8} {'s/100k':>7} {'peak MB':>8} | {'memory s':>9} {'s/100k':>7} {'peak MB':>8}"
           f" | same table")
     res = {}
