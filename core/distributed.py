@@ -36,8 +36,11 @@ def setup(device: str | None = "auto") -> tuple[int, int, str]:
     device name this rank runs on). A plain process returns (0, 1, device) and joins nothing."""
     rank, size = world()
     name = device or "auto"
+    local = int(os.environ.get("LOCAL_RANK", 0))
     if name == "auto":
-        name = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
+        name = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+    elif name == "cuda" and size > 1:           # one GPU per process: this rank's own
+        name = f"cuda:{local}"
     gpu = name.startswith("cuda") and torch.cuda.is_available()
     if size > 1 and not dist.is_initialized():
         if gpu:
