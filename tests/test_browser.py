@@ -32,7 +32,7 @@ def test_playground_in_a_real_browser(server, app_models, tmp_path):
         area.wait_for(timeout=60_000)
         area.fill(text)
         page.locator("button", has_text="Run").first.click()
-        metric = page.locator('[data-testid="stMetric"]', has_text="exit block").locator(
+        metric = page.locator('[data-testid="stMetric"]', has_text="exit block").first.locator(
             '[data-testid="stMetricValue"]')
         page.wait_for_url(lambda u: "text=an+intelligent" in u or "text=an%20intelligent" in u, timeout=60_000)
         expect(metric).to_have_text(f"{want} of {tr.n_blocks}", timeout=30_000)
@@ -40,4 +40,56 @@ def test_playground_in_a_real_browser(server, app_models, tmp_path):
         shot = tmp_path / "playground.png"
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000
+        browser.close()
+
+
+@pytest.mark.slow
+def test_every_page_stays_on_its_own_server_with_a_clean_console(server, tmp_path):
+    """Opened at its root and navigated through every page as a user would (the sidebar's links), the app
+    makes no request to another host — no web font, icon font or CDN — and the browser console stays empty."""
+    from urllib.parse import urlparse
+
+    from playwright.sync_api import sync_playwright
+
+    own = urlparse(server).netloc
+    hosts, console = set(), []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.on("request", lambda r: hosts.add(urlparse(r.url).netloc) if not r.url.startswith("data:") else None)
+        page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+        page.goto(server, timeout=60_000)
+        page.locator("h1", has_text="Playground").wait_for(timeout=90_000)
+        for title in ("Threshold debugger", "Prototypes & overthinking", "Binarized weights", "Compare", "Learn"):
+            page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+            page.locator("h1", has_text=title.split(" &")[0]).first.wait_for(timeout=120_000)
+            page.wait_for_timeout(1500)
+            assert page.locator('[data-testid="stException"]').count() == 0, title
+        page.screenshot(path=str(tmp_path / "learn.png"))
+        browser.close()
+    assert hosts == {own}, hosts
+    assert not console, console
+
+
+@pytest.mark.slow
+def test_clicking_one_point_on_the_prototype_map_lists_that_sample(server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.goto(f"{server}/prototypes?limit=200", timeout=60_000)
+        plot = page.locator('[data-testid="stPlotlyChart"]').first
+        plot.wait_for(timeout=120_000)
+        page.wait_for_timeout(2000)
+        box = plot.locator("g.scatterlayer .point").nth(3).bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)       # one click, no lasso
+        shown = "() => [...document.querySelectorAll('[data-testid=\"stSelectbox\"]')].map(e => e.innerText + ' ' + " \
+                "[...e.querySelectorAll('input')].map(i => i.value).join(' '))"
+        for _ in range(60):                                              # the rerun with the selection
+            if any("lasso / click selection (1)" in t for t in page.evaluate(shown)):
+                break
+            page.wait_for_timeout(1000)
+        assert any("lasso / click selection (1)" in t for t in page.evaluate(shown)), page.evaluate(shown)
+        page.screenshot(path=str(tmp_path / "clicked.png"))
         browser.close()

@@ -164,7 +164,7 @@ def test_projection_scatter_groups_and_prototypes():
     assert fig.data[-1].name == "class prototypes" and len(fig.data[-1].x) == 2
     idx = np.concatenate([np.asarray(t.customdata).ravel() for t in fig.data[:-1]])
     assert sorted(idx.tolist()) == list(range(tr.n))          # every sample once, by its index
-    assert fig.layout.dragmode == "lasso"
+    assert fig.layout.dragmode == "zoom"          # a click selects (plotly fires no click in lasso mode); lasso and box are in the modebar
 
 
 def test_overthinking_per_layer():
@@ -211,3 +211,13 @@ def test_approx_sign_chart_uses_the_codes_surrogate():
 def test_stat_title():
     assert charts.stat_title(Stat("entropy", 0.1, "nats", (0, 1))) == "entropy (nats)"
     assert charts.stat_title(Stat("count", 1, "", (0, 1))) == "count"
+
+
+def test_picked_samples_reads_clicks_boxes_and_lassos_as_the_browser_sends_them():
+    """A click sends the row of a 2-D customdata as {"0": index}; a box or lasso sends lists; prototypes
+    (no customdata) are skipped; indices come back sorted and unique."""
+    sel = {"points": [{"curve_number": 0, "point_index": 5, "customdata": {"0": 166}},
+                      {"curve_number": 1, "customdata": [12]}, {"curve_number": 2, "customdata": 3},
+                      {"curve_number": 3}, {"customdata": {"0": 166}}], "box": [], "lasso": []}
+    assert charts.picked_samples(sel) == [3, 12, 166]
+    assert charts.picked_samples(None) == [] and charts.picked_samples({"points": []}) == []

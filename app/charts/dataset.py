@@ -88,6 +88,8 @@ def picked_samples(selection) -> list[int]:
     out = set()
     for p in _points(selection):
         cd = p.get("customdata") if isinstance(p, Mapping) else None
+        if isinstance(cd, Mapping):              # a customdata row comes back as {"0": index} from the browser
+            cd = next(iter(cd.values()), None)
         if isinstance(cd, (list, tuple)):
             cd = cd[0] if cd else None
         try:
@@ -249,7 +251,7 @@ def projection_scatter(xy: np.ndarray, groups: np.ndarray, hover: Sequence[str],
     fig.update_xaxes(title_text=f"{method} 1", showticklabels=method == "PCA", zeroline=False)
     fig.update_yaxes(title_text=f"{method} 2", showticklabels=method == "PCA", zeroline=False)
     fig.update_layout(title=title, height=560, margin=dict(_MARGIN, b=30),
-                      legend=dict(orientation="h", y=-0.14, yanchor="top"), dragmode="lasso", hovermode="closest",
+                      legend=dict(orientation="h", y=-0.14, yanchor="top"), dragmode="zoom", hovermode="closest",
                       clickmode="event+select")
     return fig
 
