@@ -73,7 +73,7 @@ def test_every_page_stays_on_its_own_server_with_a_clean_console(server, tmp_pat
 
 @pytest.mark.slow
 def test_clicking_one_point_on_the_prototype_map_lists_that_sample(server, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
