@@ -1,0 +1,119 @@
+"""What a new user hit in a real browser (issue "what a new user hits"), each fixed and held here through AppTest:
+settings that survive a widget's absence, the label that belongs to its text, the "why" in words, a loss shown
+as a loss, counts that agree, escaped hover text, and one source of truth for thresholds."""
+import numpy as np
+import pytest
+
+from app import charts
+from core.policies import POLICIES, decide, make_policy
+from core.summaries import primary_cohort
+
+
+def _submit(at, text):
+    at.text_area(key="pg_text").input(text)
+    next(b for b in at.button if b.label == "Run").click()
+    return at.run()
+
+
+def _metric(at, label):
+    return next(m for m in at.metric if m.label == label)
+
+
+def test_the_what_if_threshold_survives_an_empty_run(make_app):
+    at = make_app(policy="entropy", threshold="0.3")
+    at.slider(key="pg_whatif").set_value(0.6).run()
+    _submit(at, "   ")                                                      # no sentence: the slider is not drawn
+    assert any("Type a sentence" in i.value for i in at.info)
+    _submit(at, "a warm and funny film .")
+    assert at.slider(key="pg_whatif").value == pytest.approx(0.6)          # not 0.000
+    assert at.number_input(key="pg_whatif_num").value == pytest.approx(0.6)
+
+
+def test_the_limit_survives_a_detour_through_the_probe_sentences(make_app):
+    at = make_app(page="thresholds", limit="300")
+    at.sidebar.radio(key="sb_data").set_value("probes").run()
+    assert not at.sidebar.get("number_input") or all(w.key != "sb_limit" for w in at.sidebar.number_input)
+    at.sidebar.radio(key="sb_data").set_value("glue").run()
+    assert at.sidebar.number_input(key="sb_limit").value == 300           # not 0 ("all")
+    assert at.query_params["limit"] == "300"
+
+
+def test_a_typed_sentence_does_not_inherit_the_examples_label(make_app):
+    at = make_app()
+    assert at.selectbox(key="pg_label").value != "unknown"                 # the first example brings its label
+    _submit(at, "<script>alert(1)</script> what a film")
+    assert at.selectbox(key="pg_label").value == "unknown"
+    pred = _metric(at, "prediction").value
+    assert "✓" not in pred and "✗" not in pred and "label" not in at.query_params
+    at.selectbox(key="pg_label").set_value("positive")                     # a label the user gives is kept
+    next(b for b in at.button if b.label == "Run").click()
+    at.run()
+    assert at.selectbox(key="pg_label").value == "positive" and at.query_params["label"] == "positive"
+
+
+@pytest.mark.parametrize("policy, threshold", [("entropy", "0.3"), ("maxprob", "0.7"), ("patience", "2"),
+                                               ("margin", "0.5"), ("frac_reduction", "0.1"), ("edr", "0.4")])
+def test_the_exit_is_explained_in_words_in_the_policys_own_terms(make_app, app_env, policy, threshold):
+    at = make_app(policy=policy, threshold=threshold)
+    text = "a gorgeous , witty , seductive movie ."
+    _submit(at, text)
+    why = next(m.value for m in at.markdown if m.value.startswith("**Why:**"))
+    from core import checkpoint
+    from core.inference import record
+    model, tok = checkpoint.load(app_env / "tiny-sst2"), checkpoint.load_tokenizer(app_env / "tiny-sst2")
+    tr = record(model, tok, [text], batch_size=1)
+    pol = make_policy(policy, threshold=float(threshold))
+    assert why == f"**Why:** {pol.reason(tr, 0, decide(pol, tr))}."
+    assert POLICIES[policy].symbol in why and ("exited at block" in why or "ran all" in why)
+
+
+def test_an_accuracy_loss_is_red_and_a_gain_green(make_app, dev_trace):
+    from streamlit.proto.Metric_pb2 import Metric
+
+    from core.analysis import metric
+    at = make_app(page="thresholds", policy="entropy", threshold="0.69")  # nearly everything exits at block 1
+    m = _metric(at, "accuracy")
+    ex = decide(make_policy("entropy", threshold=0.69), dev_trace)
+    full = metric("accuracy", dev_trace.labels, dev_trace.preds[:, -1])
+    change = metric("accuracy", dev_trace.labels, ex.pred) - full
+    assert m.delta == f"{change:+.4f} vs full model"
+    assert Metric.MetricColor.Name(m.proto.color) == ("RED" if change < 0 else "GREEN" if change > 0 else "GRAY")
+
+
+def test_the_map_legend_and_the_headline_count_the_same_samples(dev_trace):
+    from core.analysis import cohorts
+    from core.summaries import COHORT_LABELS
+    groups = primary_cohort(dev_trace)
+    totals = {k: len(v) for k, v in cohorts(dev_trace).items()}
+    fig = charts.projection_scatter(np.zeros((dev_trace.n, 2)), groups, dev_trace.texts, group_labels=COHORT_LABELS,
+                                    totals=totals)
+    assert len(fig.data) == len(set(groups))
+    for trace in fig.data:
+        g = next(g for g in set(groups) if trace.name.startswith(COHORT_LABELS[g] + " ("))
+        shown, total = int(np.sum(groups == g)), totals.get(g, int(np.sum(groups == g)))
+        assert trace.name == f"{COHORT_LABELS[g]} ({shown}" + (f" here of {total})" if total != shown else ")")
+
+
+def test_text_from_the_data_is_escaped_in_hover_labels():
+    fig = charts.projection_scatter(np.zeros((2, 2)), np.array(["wrong", "wrong"], dtype=object),
+                                    ["<b>bold</b> claim", "fine"])
+    assert list(fig.data[0].text) == ["&lt;b&gt;bold&lt;/b&gt; claim", "fine"]
+
+
+def test_the_learn_slider_starts_where_the_sidebar_is(make_app):
+    at = make_app(page="learn", topic="entropy", policy="entropy", threshold="0.42")
+    assert at.slider(key="ln_entropy").value == pytest.approx(0.42)       # not a value of its own
+    assert at.number_input(key="ln_entropy_num").value == pytest.approx(0.42)
+
+
+def test_every_threshold_can_be_typed(make_app):
+    at = make_app(policy="maxprob", threshold="0.8")
+    at.sidebar.number_input(key="sb_thr_maxprob_num").set_value(0.91).run()
+    assert at.sidebar.slider(key="sb_thr_maxprob").value == pytest.approx(0.91)
+    assert at.query_params["threshold"] == "0.91"
+
+
+def test_a_mostly_unknown_text_is_flagged_and_its_pieces_shown(make_app):
+    at = _submit(make_app(), "😀😀😀 🎬🎬")
+    assert any("unknown to this model ([UNK])" in w.value for w in at.warning)
+    assert any("⚠[UNK]" in t.value for t in at.text)
