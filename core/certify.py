@@ -40,7 +40,7 @@ from scipy.stats import beta, binom
 
 from core.analysis import cost, metric, sweep, task_metric
 from core.cache import trace_for
-from core.policies import POLICIES, Exits, Policy, ThresholdPolicy, class_argmax, decide, decide_many, make_policy
+from core.policies import POLICIES, Exits, Policy, ThresholdPolicy, class_argmax, decide, decide_many, threshold_policy
 from core.report import threshold_report_html
 from core.trace import Trace
 
@@ -189,23 +189,6 @@ def _check_method(method: str) -> None:
         raise ValueError(f"method must be one of {sorted(METHODS)} ({'; '.join(METHODS.values())}), got {method!r}")
 
 
-def _policy(policy, trace: Trace) -> ThresholdPolicy:
-    """A name (default parameters) or a ThresholdPolicy instance (its parameters kept)."""
-    if isinstance(policy, str):
-        cls = POLICIES.get(policy)
-        if cls is None:
-            raise ValueError(f"unknown policy {policy!r}; choose one of {sorted(POLICIES)}")
-        if issubclass(cls, ThresholdPolicy):
-            policy = make_policy(policy, threshold=cls.threshold_range(trace)[0])
-    if not isinstance(policy, ThresholdPolicy):
-        raise ValueError(f"policy {getattr(policy, 'name', policy)!r} has no threshold to certify: choose one of "
-                         f"{sorted(k for k, c in POLICIES.items() if issubclass(c, ThresholdPolicy))}")
-    why = type(policy).missing(trace)
-    if why:
-        raise ValueError(f"policy {policy.name!r} cannot run on this trace ({why}): pick another policy")
-    return policy
-
-
 def certify_grid(trace: Trace, policy, epsilon, delta, risk: str, method: str,
                  grid=None) -> tuple[ThresholdPolicy, np.ndarray]:
     """The checked policy and grid of ``certify`` (``trace``: a Trace, or a store — its shape, n, labels)."""
@@ -222,7 +205,7 @@ def certify_grid(trace: Trace, policy, epsilon, delta, risk: str, method: str,
     if risk == "induced" and not trace.has_labels:
         raise ValueError("risk 'induced' needs the label of every calibration sample (some are -1): record a "
                          "labelled split, or use risk='consistency', which needs no labels")
-    pol = _policy(policy, trace)
+    pol = threshold_policy(policy, trace, "threshold to certify")
     thr = type(pol).grid(trace) if grid is None else np.asarray(grid, dtype=np.float64)
     if thr.ndim != 1 or thr.size == 0:
         raise ValueError(f"grid must be a non-empty 1-D list of scalar thresholds, got shape {thr.shape}")

@@ -22,7 +22,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from core.analysis import Stat
-from core.policies import POLICIES, ThresholdPolicy, make_policy
+from core.policies import POLICIES, ThresholdPolicy, threshold_policy
 from core.trace import Trace
 
 
@@ -46,22 +46,6 @@ class FailureAUROC:
                              "auroc": self.auroc.value, "errors": self.n_errors, "n": self.n})
 
 
-def _threshold_policy(policy, trace: Trace) -> ThresholdPolicy:
-    if isinstance(policy, str):
-        cls = POLICIES.get(policy)
-        if cls is None:
-            raise ValueError(f"unknown policy {policy!r}; choose one of {sorted(POLICIES)}")
-        if issubclass(cls, ThresholdPolicy):
-            policy = make_policy(policy, threshold=cls.threshold_range(trace)[0])
-    if not isinstance(policy, ThresholdPolicy):
-        raise ValueError(f"policy {getattr(policy, 'name', policy)!r} has no confidence signal: choose a threshold "
-                         f"policy ({sorted(k for k, c in POLICIES.items() if issubclass(c, ThresholdPolicy))})")
-    why = type(policy).missing(trace)
-    if why:
-        raise ValueError(f"policy {policy.name!r} cannot run on this trace ({why}): pick another policy")
-    return policy
-
-
 def error_score(policy: ThresholdPolicy, trace: Trace) -> np.ndarray:
     """(N, L) float64: the policy's signal oriented so that higher = less confident (more likely wrong)."""
     s = np.asarray(policy.signal(trace), dtype=np.float64)                    # (N, L)
@@ -74,7 +58,7 @@ def failure_auroc(trace: Trace, policy) -> FailureAUROC:
     if trace.n == 0 or not trace.has_labels:
         raise ValueError("failure prediction needs the label of every sample: record the trace on a labelled, "
                          "non-empty split (e.g. GLUE validation, not test)")
-    pol = _threshold_policy(policy, trace)
+    pol = threshold_policy(policy, trace, "confidence signal")
     score = error_score(pol, trace)                                           # (N, L)
     wrong = ~trace.correct                                                    # (N, L)
     auc = np.full(trace.n_blocks, np.nan)

@@ -37,6 +37,7 @@ from core.signals import (  # noqa: F401
     patience_count,
     prototype_radii,
 )
+from core.trace import Trace
 
 
 class EntropyThreshold(ThresholdPolicy):
@@ -355,3 +356,24 @@ def make_policy(name: str, **params) -> Policy:
     except TypeError as e:   # a misspelt or missing parameter
         raise ValueError(f"policy {name!r}: {e}") from None
 
+
+
+def threshold_policy(policy, trace: Trace, purpose: str) -> ThresholdPolicy:
+    """A policy name (default parameters, threshold at the low end of its range on ``trace``) or a
+    ThresholdPolicy instance (its parameters kept), checked to run on ``trace``.
+
+    ``purpose`` says what the caller lacks when the policy has no threshold (the oracle): it ends the
+    "policy … has no <purpose>" error, e.g. "threshold to certify" or "confidence signal"."""
+    if isinstance(policy, str):
+        cls = POLICIES.get(policy)
+        if cls is None:
+            raise ValueError(f"unknown policy {policy!r}; choose one of {sorted(POLICIES)}")
+        if issubclass(cls, ThresholdPolicy):
+            policy = make_policy(policy, threshold=cls.threshold_range(trace)[0])
+    if not isinstance(policy, ThresholdPolicy):
+        raise ValueError(f"policy {getattr(policy, 'name', policy)!r} has no {purpose}: choose one of "
+                         f"{sorted(k for k, c in POLICIES.items() if issubclass(c, ThresholdPolicy))}")
+    why = type(policy).missing(trace)
+    if why:
+        raise ValueError(f"policy {policy.name!r} cannot run on this trace ({why}): pick another policy")
+    return policy
