@@ -25,7 +25,8 @@ def sample_trip(tr: Trace, i: int, policy: Policy | None, exits: Exits | None, k
     c1.plotly_chart(charts.class_band(tr.probs[i], names, e_i, title=f"Sample #{i}: predicted class per block"),
                     key=f"{key}_band")
     if tr.proto_dist is not None:
-        c2.plotly_chart(charts.prototype_distances(tr.proto_dist[i], names, e_i, tr.meta.get("distance", "sqeuclidean")),
+        c2.plotly_chart(charts.prototype_distances(tr.proto_dist[i], names, e_i,
+                                                   tr.meta.get("distance", "sqeuclidean")),
                         key=f"{key}_dist")
     opts = signal_options(policy) if policy is not None else {}
     stats = sample_signals(tr, i, **opts)

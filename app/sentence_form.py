@@ -134,7 +134,8 @@ def token_notes(tokens: TokenInfo, text: str, text_b: str | None) -> None:
     if tokens.truncated:
         st.caption(f"✂️ The text has {tokens.n_tokens:,} tokens ({len(text) + len(text_b or ''):,} characters); "
                    f"the model reads the first {tokens.max_len} tokens — the rest is truncated."
-                   + (f" The URL keeps the first {P.TEXT_URL_CHARS} characters." if len(text) > P.TEXT_URL_CHARS else ""))
+                   + (f" The URL keeps the first {P.TEXT_URL_CHARS} characters."
+                      if len(text) > P.TEXT_URL_CHARS else ""))
     if tokens.n_text and tokens.unknown_share >= UNKNOWN_WARN_SHARE:
         st.warning(f"{tokens.n_unknown} of the {tokens.n_text} word pieces are unknown to this model ([UNK]): "
                    "its prediction says little about this text. Try words in the model's language.", icon="⚠️")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import params as P
 from app import byo, state, widgets
+from app import params as P
 from app.selection import DataChoice, Selection
 from core.bundle import ModelBundle
 from core.data import SPLITS, available_splits, get_task, task_names
@@ -155,7 +155,8 @@ def data_section(bundle: ModelBundle, warns: list[str]) -> DataChoice:
         c1, c2 = sb.columns(2)
         data.split = widgets.choice(c1, "split", splits, "sb_split", dflt)
         data.limit = int(widgets.number(c2, "limit (0 = all)", "sb_limit", P.DEFAULT_LIMIT, min_value=0,
-                                        max_value=P.MAX_LIMIT, step=100, help="the first N samples of the split")) or None
+                                        max_value=P.MAX_LIMIT, step=100,
+                                        help="the first N samples of the split")) or None
         if data.split == "test":
             sb.caption("⚠ GLUE test labels are hidden: metrics and the cohorts that need labels use the "
                        "validation split; exit histograms and agreement with the final exit still work.")

@@ -82,7 +82,8 @@ def bench_model(name: str, words: int, repeats: int) -> list[tuple]:
     rows.append((what, "IG completeness gap (max over blocks)", f"{100 * gap:.3f} %", "≤ 1 %", gap <= 0.01))
     rate = gemm_rate(32 * len(sal.tokens), model.cfg.hidden, model.cfg.ffn)
     floor = ig_floor(model, len(sal.tokens)) / rate
-    label = f"  IG arithmetic: {ig_floor(model, len(sal.tokens)) / 1e9:.0f} GFLOP at {rate / 1e9:.0f} GFLOP/s (GEMM now)"
+    gflop = ig_floor(model, len(sal.tokens)) / 1e9
+    label = f"  IG arithmetic: {gflop:.0f} GFLOP at {rate / 1e9:.0f} GFLOP/s (GEMM now)"
     rows.append((what, label, f"{floor:.2f} s", "≤ 2× it", t_ig <= 2.0 * floor))
     last = model.cfg.n_blocks - 1
     t1, _ = timed(lambda: salience(model, tok, text, text_b, steps=32, max_steps=32, blocks=[last]), repeats)

@@ -25,8 +25,8 @@ import numpy as np
 from core import checkpoint, splits
 from core.analysis import destructive_overthinking, oracle_accuracy, pareto_front, per_exit_metric, sweep, sweep_all
 from core.cache import trace_for
-from core.certify import certify, realized
 from core.card_table import write_readme_table
+from core.certify import certify, realized
 from core.policies import POLICIES, decide, make_policy
 from core.prototypes import centrality, nearest_prototype_accuracy
 from core.trace import Trace
@@ -38,12 +38,13 @@ CERT_DELTA = 0.05
 
 def reproduce_command(train_cfg: dict) -> str:
     """The `python -m core.train …` line that reproduces a run, from the TrainConfig stored in the card."""
-    from core.train import TrainConfig     # train imports much of core; only this function needs it
+    from core.train import TrainConfig  # train imports much of core; only this function needs it
 
     defaults = TrainConfig()
     args = ["python", "-m", "core.train"]
     for key, value in train_cfg.items():
-        if key in ("overrides", "resume") or value is None or (key != "task" and value == getattr(defaults, key, object())):
+        if (key in ("overrides", "resume") or value is None
+                or (key != "task" and value == getattr(defaults, key, object()))):
             continue
         if key == "binarize":
             value = ",".join(value) or "none"

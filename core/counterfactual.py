@@ -7,10 +7,10 @@ overturn a right early answer (destructive overthinking, Kaya et al. 2019 "Shall
 
 The search (``counterfactuals``) tries, on every word of the sentence (and of the second sentence of a
 pair): deleting it; substituting it from a small built-in vocabulary (negations, intensifiers, antonyms
-of sentiment words — the ANTONYMS, INTENSIFIERS and NEGATIONS tables below, data, extendable with ``vocab=``); inserting "not" or "very"
-before it. All candidates are recorded with ``core.inference.record`` in **one batch** and decided with
-``core.policies.decide`` — the same policy code as the Playground — so a 20-word sentence is one forward
-pass of ~70 rows.
+of sentiment words — the ANTONYMS, INTENSIFIERS and NEGATIONS tables below, data, extendable with ``vocab=``);
+inserting "not" or "very" before it. All candidates are recorded with ``core.inference.record`` in
+**one batch** and decided with ``core.policies.decide`` — the same policy code as the Playground — so a
+20-word sentence is one forward pass of ~70 rows.
 
 Destructive overthinking, the reading used here: with reference class y* (the ``label`` when given, else
 the policy's prediction on the *original* sentence, which stands in for the truth), a sentence overthinks
@@ -205,7 +205,8 @@ def counterfactuals(model, tokenizer, text: str, policy, text_b: str | None = No
     if isinstance(max_edits, bool) or not isinstance(max_edits, (int, np.integer)) or max_edits < 1:
         raise ValueError(f"max_edits must be a whole number ≥ 1, got {max_edits!r}")
     if not hasattr(policy, "fires"):
-        raise TypeError(f"policy must be a core.policies Policy (make_policy('entropy', threshold=0.3)), got {policy!r}")
+        raise TypeError("policy must be a core.policies Policy (make_policy('entropy', threshold=0.3)), "
+                        f"got {policy!r}")
     table = substitution_table(vocab)
     sides = [text] if text_b is None else [text, text_b]
     cands = [(side, *c) for side, t in enumerate(sides) for c in candidates(t, table)][:max_candidates]

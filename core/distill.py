@@ -32,4 +32,5 @@ def hidden_mse_loss(student_hidden: list[torch.Tensor], teacher_hidden: list[tor
                          "exit-by-exit distillation needs the same depth")
     m = attention_mask.to(student_hidden[0].dtype).unsqueeze(-1)          # (B, T, 1)
     n = m.sum() * student_hidden[0].shape[-1]
-    return sum(((s - t.detach()).pow(2) * m).sum() / n for s, t in zip(student_hidden, teacher_hidden)) / len(student_hidden)
+    total = sum(((s - t.detach()).pow(2) * m).sum() / n for s, t in zip(student_hidden, teacher_hidden))
+    return total / len(student_hidden)

@@ -136,6 +136,16 @@ def _check_weights(src: str) -> None:
                            "`model.save_pretrained(dir)` (safetensors is the default) and import that folder")
 
 
+def _check_loaded(src: str, loading: dict) -> None:
+    """Refuse weights that leave the backbone randomly initialised (transformers only warns about it)."""
+    missing = [k for k in loading.get("missing_keys", []) if "pooler" not in k and "classifier" not in k]
+    bad = list(missing) + [str(k[0] if isinstance(k, tuple) else k) for k in loading.get("mismatched_keys", [])]
+    if bad:
+        raise HFModelError(f"the weights in {src} do not fit its config.json: {len(bad)} tensor(s) missing or "
+                           f"of another shape (e.g. {bad[0]}); they would start random",
+                           "Import the folder `save_pretrained` wrote for this very model")
+
+
 def load_source(info: SourceInfo):
     """(the transformers model in eval mode, its fast tokenizer as a stateless ``tokenizers.Tokenizer``,
     whether that tokenizer feeds token_type_ids to the model)."""
@@ -149,11 +159,14 @@ def load_source(info: SourceInfo):
     _check_weights(info.src)
     cls = AutoModelForSequenceClassification if info.has_classifier else AutoModel
     try:
-        hf = cls.from_pretrained(info.src, use_safetensors=True, attn_implementation="sdpa")
+        hf, loading = cls.from_pretrained(info.src, use_safetensors=True, attn_implementation="sdpa",
+                                          output_loading_info=True)
         tok = AutoTokenizer.from_pretrained(info.src)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RuntimeError) as e:    # transformers raises RuntimeError on shape mismatches
         raise HFModelError(f"cannot load {info.src} ({str(e).splitlines()[0]})",
-                           "Check that the folder holds the model and its tokenizer files") from e
+                           "Check that the folder holds the model its config.json describes, and its "
+                           "tokenizer files") from e
+    _check_loaded(info.src, loading)
     backend = getattr(tok, "backend_tokenizer", None)
     if backend is None:
         raise HFModelError(f"{info.src} has only a slow (Python) tokenizer",

@@ -263,7 +263,8 @@ class HFMultiExit(nn.Module):
             outs.append(self.exit(i, h, attention_mask))
             if return_hidden:
                 hidden.append(h)
-        stack = lambda name: None if getattr(outs[0], name) is None else torch.stack([getattr(o, name) for o in outs], 1)
+        stack = lambda name: (None if getattr(outs[0], name) is None
+                              else torch.stack([getattr(o, name) for o in outs], 1))
         return EncoderOutput(stack("logits"), stack("pooled"), stack("proto_emb"), stack("proto_dist"), None,
                              hidden if return_hidden else None)
 

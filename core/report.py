@@ -6,8 +6,9 @@ It holds the model, the data, the policy, a Pareto chart (task metric against la
 ``core.analysis.sweep``), the chosen or certified threshold, its guarantee in words, the certificate's risk
 curve, and the figures of the threshold on the held-out (report) split, with a few of the samples the
 early exit got wrong. plotly.js is embedded inline once, in the head (what ``include_plotlyjs=True`` embeds,
-so every chart below finds it), never fetched from a CDN; every text that comes from the user or the dataset is escaped. A certificate is read by attribute
-(:class:`CertificateLike`, e.g. ``core.certify.Certificate``), so this module does not import certify;
+so every chart below finds it), never fetched from a CDN; every text that comes from the user or the dataset is
+escaped. A certificate is read by attribute (:class:`CertificateLike`, e.g. ``core.certify.Certificate``), so
+this module does not import certify;
 ``core.certify.report_html`` is the one-call version for a certificate.
 """
 from __future__ import annotations
@@ -104,7 +105,8 @@ def pareto_figure(trace: Trace, policy: ThresholdPolicy, threshold: float | None
     fig = go.Figure()
     front = pareto_front(sweep_all(trace))
     fig.add_trace(go.Scatter(x=front["layer_speedup"], y=front["metric"], mode="lines",
-                             name="Pareto front of this split (all policies)", line={"color": "#adb5bd", "dash": "dot"}, customdata=front["policy"],
+                             name="Pareto front of this split (all policies)", line={"color": "#adb5bd", "dash": "dot"},
+                             customdata=front["policy"],
                              hovertemplate="%{customdata}<br>%{x:.2f}× · %{y:.4f}<extra></extra>"))
     fig.add_trace(go.Scatter(x=df["layer_speedup"], y=df["metric"], mode="lines+markers", name=policy.name,
                              marker={"size": 4}, customdata=df["threshold"],

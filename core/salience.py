@@ -122,7 +122,8 @@ def encode_words(tokenizer, text: str, text_b: str | None = None, max_len: int =
     ids = enc["input_ids"]
     if ids.shape[1] != len(special):
         raise RuntimeError("internal: word alignment disagrees with encode_batch; please report this sentence")
-    return Tokens(ids, enc["attention_mask"], enc["token_type_ids"], [tokenizer.id_to_token(i) for i in ids[0].tolist()],
+    return Tokens(ids, enc["attention_mask"], enc["token_type_ids"],
+                  [tokenizer.id_to_token(i) for i in ids[0].tolist()],
                   np.array(special), np.array(word_of), words, np.array(segs), np.array(spans, dtype=np.int64))
 
 

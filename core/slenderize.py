@@ -158,7 +158,8 @@ def main(argv=None) -> int:
     if a.task:
         model, tok = trim_vocab(model, tok, task_token_ids(tok, task_texts(a.task), common=0))
     card.setdefault("post_processing", []).append(
-        f"python -m core.slenderize shrink {a.model_dir} --max-len {a.max_len}" + (f" --task {a.task}" if a.task else "")
+        f"python -m core.slenderize shrink {a.model_dir} --max-len {a.max_len}"
+        + (f" --task {a.task}" if a.task else "")
         + (f" --dtype {a.dtype}" if a.dtype != "float16" else ""))
     if a.dtype == "int8":                  # the card shows what int8 storage changes, measured on dev
         card["storage"] = _int8_change(model, tok, card.get("task", a.task or "sst2"))

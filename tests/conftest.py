@@ -108,6 +108,21 @@ def dev_trace(app_env):
     return trace_for(app_env / "tiny-sst2", "sst2", "validation", limit=1000)
 
 
+def metric_value(at, label: str):
+    """The value of the app's ``st.metric`` with this label (StopIteration if the page drew none)."""
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def submit_sentence(at, text: str, text_b: str | None = None):
+    """Type ``text`` (and ``text_b``, a pair task's second sentence) into the Playground and press Run;
+    the AppTest after that run."""
+    at.text_area(key="pg_text").input(text)
+    if text_b is not None:
+        at.text_area(key="pg_text_b").input(text_b)
+    next(b for b in at.button if b.label == "Run").click()
+    return at.run()
+
+
 # ── the hand trace ───────────────────────────────────────────────────────────────────────────────
 # 3 samples × 4 blocks, K = 2, logits = log p so the probabilities are exactly these (labels 0, 1, 0):
 #   sample 0: (.6,.4) (.9,.1) (.99,.01) (.99,.01)   preds 0 0 0 0   right everywhere

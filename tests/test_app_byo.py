@@ -11,11 +11,7 @@ import pytest
 from core.analysis import cost, metric
 from core.policies import decide, make_policy
 from core.trace_io import read_trace
-from tests.conftest import build_source
-
-
-def _metric(at, label):
-    return next(m.value for m in at.metric if m.label == label)
+from tests.conftest import build_source, metric_value
 
 
 @pytest.fixture
@@ -48,9 +44,9 @@ def test_a_foreign_trace_opens_in_the_threshold_debugger(make_app, foreign_trace
     assert not at.error
     tr = read_trace(foreign_trace)
     ex = decide(make_policy("maxprob", threshold=0.7), tr)
-    assert _metric(at, "samples") == "240"
-    assert _metric(at, "accuracy") == f"{metric('accuracy', tr.labels, ex.pred):.4f}"
-    assert _metric(at, "layer speed-up L/ℓ̄") == f"{cost(tr, ex).layer_speedup:.3f}×"
+    assert metric_value(at, "samples") == "240"
+    assert metric_value(at, "accuracy") == f"{metric('accuracy', tr.labels, ex.pred):.4f}"
+    assert metric_value(at, "layer speed-up L/ℓ̄") == f"{cost(tr, ex).layer_speedup:.3f}×"
     assert any("3 exits · 3 classes · 240 samples" in c.value for c in at.sidebar.caption)
     assert "model" not in at.query_params                                       # no model in the shared URL
 

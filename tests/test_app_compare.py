@@ -4,10 +4,7 @@ import numpy as np
 from core.analysis import metric
 from core.cache import trace_for
 from core.policies import decide, make_policy
-
-
-def _metric(at, label):
-    return next(m.value for m in at.metric if m.label == label)
+from tests.conftest import metric_value
 
 
 def test_two_models_on_the_same_data(make_app, app_env):
@@ -16,8 +13,8 @@ def test_two_models_on_the_same_data(make_app, app_env):
     tb = trace_for(app_env / "tiny-sst2-bin", "sst2", "validation", limit=1000)
     pol = make_policy("maxprob", threshold=0.6)
     ea, eb = decide(pol, ta), decide(pol, tb)
-    assert _metric(at, "answers agree") == f"{(ea.pred == eb.pred).mean():.1%}"
-    assert _metric(at, "B: accuracy") == f"{metric('accuracy', tb.labels, eb.pred):.4f}"
+    assert metric_value(at, "answers agree") == f"{(ea.pred == eb.pred).mean():.1%}"
+    assert metric_value(at, "B: accuracy") == f"{metric('accuracy', tb.labels, eb.pred):.4f}"
     diffs = next(d.value for d in at.dataframe if "B − A" in d.value.columns)
     d = eb.exit_block - ea.exit_block
     assert diffs["B − A"].abs().max() == np.abs(d).max()

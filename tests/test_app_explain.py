@@ -12,24 +12,13 @@ from core import checkpoint
 from core.explain import attention, counterfactuals, salience
 from core.inference import record
 from core.policies import decide, make_policy
+from tests.conftest import metric_value, submit_sentence
 
 TEXT = "a gorgeous , witty and moving film that never loses its nerve ."
 
 
 def _load(models, name):
     return checkpoint.load(models / name), checkpoint.load_tokenizer(models / name)
-
-
-def _metric(at, label):
-    return next(m.value for m in at.metric if m.label == label)
-
-
-def _submit(at, text, text_b=None):
-    at.text_area(key="pg_text").input(text)
-    if text_b is not None:
-        at.text_area(key="pg_text_b").input(text_b)
-    next(b for b in at.button if b.label == "Run").click()
-    return at.run()
 
 
 def _table(at, first_column):
@@ -60,7 +49,7 @@ def _exit(model, tok, text, policy, text_b=None):
 
 def test_why_panel_numbers_equal_core(make_app, app_env):
     at = make_app(policy="maxprob", threshold="0.6")
-    _submit(at, TEXT)
+    submit_sentence(at, TEXT)
     assert not at.exception
     model, tok = _load(app_env, "tiny-sst2")
     sal = salience(model, tok, TEXT, method="grad_x_input")
@@ -79,7 +68,7 @@ def test_why_panel_numbers_equal_core(make_app, app_env):
 
 def test_integrated_gradients_waits_for_its_button(make_app, app_env):
     at = make_app(policy="maxprob", threshold="0.6")
-    _submit(at, TEXT)
+    submit_sentence(at, TEXT)
     at.button_group(key="pg_why_method").set_value("ig").run()
     assert not at.exception
     assert not any(d.value.columns[0] == "word" for d in at.dataframe)      # nothing computed yet
@@ -98,7 +87,7 @@ def test_integrated_gradients_waits_for_its_button(make_app, app_env):
 
 def test_attention_view_equals_core(make_app, app_env):
     at = make_app(policy="maxprob", threshold="0.6")
-    _submit(at, TEXT)
+    submit_sentence(at, TEXT)
     model, tok = _load(app_env, "tiny-sst2")
     maps = attention(model, tok, TEXT)                                      # (L, H, T, T)
     np.testing.assert_allclose(_array(_figure(at, "average of the heads")["data"][0]["z"]),
@@ -111,7 +100,7 @@ def test_attention_view_equals_core(make_app, app_env):
 
 def test_editor_exit_blocks_equal_core(make_app, app_env):
     at = make_app(policy="maxprob", threshold="0.6")
-    _submit(at, TEXT)
+    submit_sentence(at, TEXT)
     assert at.text_input(key="pg_cf_text").value == TEXT                    # starts as the Playground's sentence
     edited = TEXT.replace("gorgeous", "dreadful").replace("witty", "dull")
     at.text_input(key="pg_cf_text").input(edited).run()
@@ -119,9 +108,9 @@ def test_editor_exit_blocks_equal_core(make_app, app_env):
     model, tok = _load(app_env, "tiny-sst2")
     pol = make_policy("maxprob", threshold=0.6)
     n = model.cfg.n_blocks
-    assert _metric(at, "exit block (original)") == f"{_exit(model, tok, TEXT, pol) + 1} of {n}"
-    assert _metric(at, "exit block (edited)") == f"{_exit(model, tok, edited, pol) + 1} of {n}"
-    assert _metric(at, "exit block") == _metric(at, "exit block (original)")      # the Playground's own exit
+    assert metric_value(at, "exit block (original)") == f"{_exit(model, tok, TEXT, pol) + 1} of {n}"
+    assert metric_value(at, "exit block (edited)") == f"{_exit(model, tok, edited, pol) + 1} of {n}"
+    assert metric_value(at, "exit block") == metric_value(at, "exit block (original)")      # the Playground's own exit
     next(b for b in at.button if b.key == "pg_cf_reset").click().run()
     assert at.text_input(key="pg_cf_text").value == TEXT
 
@@ -129,7 +118,7 @@ def test_editor_exit_blocks_equal_core(make_app, app_env):
 def test_find_edits_lists_core_edits_and_loads_one(make_app, app_env):
     text = "the plot is thin but the actors are having fun ."
     at = make_app(policy="maxprob", threshold="0.6")
-    _submit(at, text)
+    submit_sentence(at, text)
     model, tok = _load(app_env, "tiny-sst2")
     want = counterfactuals(model, tok, text, make_policy("maxprob", threshold=0.6), max_edits=20)
     assert want, "the fixture model should have edits that move this sentence's exit"
@@ -141,14 +130,14 @@ def test_find_edits_lists_core_edits_and_loads_one(make_app, app_env):
     j = len(want) - 1
     at.button(key=f"pg_cf_edit_{j}").click().run()
     assert at.text_input(key="pg_cf_text").value == want[j].text
-    assert _metric(at, "exit block (edited)") == f"{want[j].new_exit + 1} of {model.cfg.n_blocks}"
-    assert _metric(at, "exit block (original)") == f"{want[j].old_exit + 1} of {model.cfg.n_blocks}"
+    assert metric_value(at, "exit block (edited)") == f"{want[j].new_exit + 1} of {model.cfg.n_blocks}"
+    assert metric_value(at, "exit block (original)") == f"{want[j].old_exit + 1} of {model.cfg.n_blocks}"
     assert [b.label for b in at.button if (b.key or "").startswith("pg_cf_edit_")] == [b.label for b in listed]
 
 
 def test_user_html_is_escaped_in_the_panel(make_app):
     at = make_app()
-    _submit(at, "<script>alert(1)</script> a <b>bold</b> film")
+    submit_sentence(at, "<script>alert(1)</script> a <b>bold</b> film")
     assert not at.exception
     assert not any("<script>" in m.value or "<b>bold" in m.value for m in at.markdown)
     assert any("&lt;" in m.value and "script" in m.value for m in at.markdown)     # shown, as text
@@ -157,7 +146,7 @@ def test_user_html_is_escaped_in_the_panel(make_app):
 def test_pair_model_explains_both_sentences(make_app, app_env):
     at = make_app(model="tiny-mrpc", policy="patience", threshold="1")
     a, b = "The company said profits rose .", "Profits went up , the company said ."
-    _submit(at, a, b)
+    submit_sentence(at, a, b)
     assert not at.exception
     model, tok = _load(app_env, "tiny-mrpc")
     sal = salience(model, tok, a, b, method="grad_x_input")
@@ -166,18 +155,18 @@ def test_pair_model_explains_both_sentences(make_app, app_env):
     at.text_input(key="pg_cf_text_b").input("Profits fell , the company said .").run()
     assert not at.exception
     e = _exit(model, tok, a, make_policy("patience", threshold=1), "Profits fell , the company said .")
-    assert _metric(at, "exit block (edited)") == f"{e + 1} of 3"
+    assert metric_value(at, "exit block (edited)") == f"{e + 1} of 3"
 
 
 @pytest.mark.parametrize("policy", ["oracle", "edr"])
 def test_editor_with_a_label_policy_or_prototypes(make_app, policy):
     at = make_app(policy=policy)
-    _submit(at, TEXT)
+    submit_sentence(at, TEXT)
     assert not at.exception
     if policy == "oracle":                                   # the edited sentence has no label to exit on
         assert any("cannot decide an edited sentence" in i.value for i in at.info)
     else:
-        assert _metric(at, "exit block (edited)")
+        assert metric_value(at, "exit block (edited)")
 
 
 def test_learn_overthinking_shows_what_early_and_late_blocks_read(make_app, app_env, dev_trace):

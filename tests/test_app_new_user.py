@@ -7,12 +7,7 @@ import pytest
 from app import charts
 from core.policies import POLICIES, decide, make_policy
 from core.summaries import primary_cohort
-
-
-def _submit(at, text):
-    at.text_area(key="pg_text").input(text)
-    next(b for b in at.button if b.label == "Run").click()
-    return at.run()
+from tests.conftest import submit_sentence
 
 
 def _metric(at, label):
@@ -22,9 +17,9 @@ def _metric(at, label):
 def test_the_what_if_threshold_survives_an_empty_run(make_app):
     at = make_app(policy="entropy", threshold="0.3")
     at.slider(key="pg_whatif").set_value(0.6).run()
-    _submit(at, "   ")                                                      # no sentence: the slider is not drawn
+    submit_sentence(at, "   ")                                              # no sentence: the slider is not drawn
     assert any("Type a sentence" in i.value for i in at.info)
-    _submit(at, "a warm and funny film .")
+    submit_sentence(at, "a warm and funny film .")
     assert at.slider(key="pg_whatif").value == pytest.approx(0.6)          # not 0.000
     assert at.number_input(key="pg_whatif_num").value == pytest.approx(0.6)
 
@@ -41,7 +36,7 @@ def test_the_limit_survives_a_detour_through_the_probe_sentences(make_app):
 def test_a_typed_sentence_does_not_inherit_the_examples_label(make_app):
     at = make_app()
     assert at.selectbox(key="pg_label").value != "unknown"                 # the first example brings its label
-    _submit(at, "<script>alert(1)</script> what a film")
+    submit_sentence(at, "<script>alert(1)</script> what a film")
     assert at.selectbox(key="pg_label").value == "unknown"
     pred = _metric(at, "prediction").value
     assert "✓" not in pred and "✗" not in pred and "label" not in at.query_params
@@ -56,7 +51,7 @@ def test_a_typed_sentence_does_not_inherit_the_examples_label(make_app):
 def test_the_exit_is_explained_in_words_in_the_policys_own_terms(make_app, app_env, policy, threshold):
     at = make_app(policy=policy, threshold=threshold)
     text = "a gorgeous , witty , seductive movie ."
-    _submit(at, text)
+    submit_sentence(at, text)
     why = next(m.value for m in at.markdown if m.value.startswith("**Why:**"))
     from core import checkpoint
     from core.inference import record
@@ -114,6 +109,6 @@ def test_every_threshold_can_be_typed(make_app):
 
 
 def test_a_mostly_unknown_text_is_flagged_and_its_pieces_shown(make_app):
-    at = _submit(make_app(), "😀😀😀 🎬🎬")
+    at = submit_sentence(make_app(), "😀😀😀 🎬🎬")
     assert any("unknown to this model ([UNK])" in w.value for w in at.warning)
     assert any("⚠[UNK]" in t.value for t in at.text)

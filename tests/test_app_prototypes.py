@@ -5,10 +5,7 @@ import pytest
 from core.analysis import destructive_overthinking, oracle_accuracy, wasteful_overthinking
 from core.cache import cache_dir
 from core.summaries import preds_path
-
-
-def _metric(at, label):
-    return next(m.value for m in at.metric if m.label == label)
+from tests.conftest import metric_value
 
 
 def _table(at, column):
@@ -18,10 +15,10 @@ def _table(at, column):
 def test_overthinking_numbers_equal_core(make_app, dev_trace):
     at = make_app(page="prototypes")
     d, w = destructive_overthinking(dev_trace), wasteful_overthinking(dev_trace)
-    assert _metric(at, "destructive overthinking") == f"{d.count:,}"
-    assert _metric(at, "wasteful overthinking") == f"{w.count:,}"
-    assert _metric(at, "oracle accuracy") == f"{float(oracle_accuracy(dev_trace)):.4f}"
-    assert _metric(at, "final-exit accuracy") == f"{dev_trace.correct[:, -1].mean():.4f}"
+    assert metric_value(at, "destructive overthinking") == f"{d.count:,}"
+    assert metric_value(at, "wasteful overthinking") == f"{w.count:,}"
+    assert metric_value(at, "oracle accuracy") == f"{float(oracle_accuracy(dev_trace)):.4f}"
+    assert metric_value(at, "final-exit accuracy") == f"{dev_trace.correct[:, -1].mean():.4f}"
 
 
 def test_cohort_lists_samples_and_opens_one(make_app, dev_trace):

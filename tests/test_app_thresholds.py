@@ -4,10 +4,7 @@ import pytest
 
 from core.analysis import best_threshold, cost, metric, split_halves
 from core.policies import EntropyThreshold, decide, make_policy
-
-
-def _metric(at, label):
-    return next(m.value for m in at.metric if m.label == label)
+from tests.conftest import metric_value
 
 
 def _table(at, column):
@@ -18,10 +15,10 @@ def test_current_policy_numbers_equal_core(make_app, dev_trace):
     at = make_app(page="thresholds", policy="maxprob", threshold="0.6")
     ex = decide(make_policy("maxprob", threshold=0.6), dev_trace)
     c = cost(dev_trace, ex)
-    assert _metric(at, "accuracy") == f"{metric('accuracy', dev_trace.labels, ex.pred):.4f}"
-    assert _metric(at, "layer speed-up L/ℓ̄") == f"{c.layer_speedup:.3f}×"
-    assert _metric(at, "FLOPs reduction") == f"{c.flops_reduction:.1%}"
-    assert _metric(at, "samples") == f"{dev_trace.n:,}"
+    assert metric_value(at, "accuracy") == f"{metric('accuracy', dev_trace.labels, ex.pred):.4f}"
+    assert metric_value(at, "layer speed-up L/ℓ̄") == f"{c.layer_speedup:.3f}×"
+    assert metric_value(at, "FLOPs reduction") == f"{c.flops_reduction:.1%}"
+    assert metric_value(at, "samples") == f"{dev_trace.n:,}"
 
 
 def test_best_threshold_matches_core(make_app, dev_trace):
@@ -29,8 +26,8 @@ def test_best_threshold_matches_core(make_app, dev_trace):
     tune, test = split_halves(dev_trace, seed=0)
     grid = EntropyThreshold.threshold_spec(dev_trace).grid()
     want = best_threshold(tune, test, "entropy", target_drop=0.01, thresholds=grid, min_block=0)
-    assert _metric(at, "best S") == f"{want.threshold:.4g}"
-    assert _metric(at, "accuracy, held-out half") == f"{want.test['metric']:.4f}"
+    assert metric_value(at, "best S") == f"{want.threshold:.4g}"
+    assert metric_value(at, "accuracy, held-out half") == f"{want.test['metric']:.4f}"
     table = _table(at, "half")
     assert table["half"].tolist() == ["tuning", "held-out"]
     assert table["accuracy"].tolist() == pytest.approx([want.tune["metric"], want.test["metric"]])
@@ -39,7 +36,7 @@ def test_best_threshold_matches_core(make_app, dev_trace):
     at.button_group(key="thr_target").set_value("speed").run()
     at.number_input(key="thr_speed").set_value(2.0).run()
     want = best_threshold(tune, test, "entropy", target_speedup=2.0, thresholds=grid, min_block=0)
-    assert _metric(at, "best S") == f"{want.threshold:.4g}"
+    assert metric_value(at, "best S") == f"{want.threshold:.4g}"
     table = _table(at, "half")
     assert table["layer speed-up"].tolist() == pytest.approx([want.tune["layer_speedup"], want.test["layer_speedup"]])
     # "apply this threshold" moves the sidebar

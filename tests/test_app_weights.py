@@ -3,19 +3,16 @@ import pytest
 
 from core import checkpoint
 from core.weights import sign_flips, size_report, stored_dtype_bytes
-
-
-def _metric(at, label):
-    return next(m.value for m in at.metric if m.label == label)
+from tests.conftest import metric_value
 
 
 def test_sizes_equal_core(make_app, app_env):
     at = make_app(page="weights", model="tiny-sst2-bin")
     model = checkpoint.load(app_env / "tiny-sst2-bin")
     rep = size_report(model, dtype_bytes=stored_dtype_bytes(app_env / "tiny-sst2-bin"))
-    assert _metric(at, "packed ratio") == f"{rep.ratio:.2f}×"
-    assert _metric(at, "packed size") == f"{rep.packed_bytes / 1024:,.1f} KiB"
-    assert _metric(at, "on disk") == f"{checkpoint.disk_bytes(app_env / 'tiny-sst2-bin') / 1024:,.1f} KiB"
+    assert metric_value(at, "packed ratio") == f"{rep.ratio:.2f}×"
+    assert metric_value(at, "packed size") == f"{rep.packed_bytes / 1024:,.1f} KiB"
+    assert metric_value(at, "on disk") == f"{checkpoint.disk_bytes(app_env / 'tiny-sst2-bin') / 1024:,.1f} KiB"
     assert rep.ratio > 1
 
 
@@ -32,7 +29,7 @@ def test_layers_latents_and_sign_flips(make_app, app_env):
     flips = sign_flips(a, b)
     sizes = {n: m.weight.numel() for n, m in a.named_modules() if n in flips}
     share = sum(flips[n] * sizes[n] for n in flips) / sum(sizes.values())
-    assert _metric(at, "weights whose sign differs") == f"{share:.2%}"
+    assert metric_value(at, "weights whose sign differs") == f"{share:.2%}"
 
 
 def test_full_precision_model_gets_an_info(make_app):
@@ -40,7 +37,7 @@ def test_full_precision_model_gets_an_info(make_app):
     assert not at.exception
     (info,) = at.info
     assert "no binarized layer" in info.value and "tiny-sst2-bin" in info.value
-    assert _metric(at, "packed ratio") == "1.00×"
+    assert metric_value(at, "packed ratio") == "1.00×"
 
 
 def test_stored_dtype_is_read_from_the_file(app_env, tmp_path):
@@ -67,7 +64,7 @@ def test_a_binarized_minilm_is_compared_with_the_pretrained_weights(make_app, ap
     monkeypatch.setenv("EXITLENS_MODELS_DIR", str(tmp_path))
     at = make_app(page="weights", model="minilm-bin", layer="blocks.2.ffn_out")
     assert not at.exception and not at.error
-    assert _metric(at, "block weights whose sign fine-tuning flipped (against pretrained MiniLM-L6)") == "0.00%"
+    assert metric_value(at, "block weights whose sign fine-tuning flipped (against pretrained MiniLM-L6)") == "0.00%"
     assert at.selectbox(key="wt_layer").value == "blocks.2.ffn_out" and len(at.selectbox(key="wt_layer").options) == 36
     specs = [c.proto.spec for c in at.get("plotly_chart")]
     assert any("against the pretrained weights" in s and "b2.ffn_out" in s for s in specs)

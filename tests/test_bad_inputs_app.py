@@ -31,6 +31,7 @@ from core import checkpoint
 from core.data import get_task
 from core.inference import record
 from core.policies import decide, make_policy
+from tests.conftest import metric_value, submit_sentence
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app" / "streamlit_app.py")
@@ -51,14 +52,6 @@ def _open(page: str | None = None, **query) -> AppTest:
     return at.run(timeout=60)
 
 
-def _submit(at: AppTest, text: str, text_b: str | None = None) -> AppTest:
-    at.text_area(key="pg_text").input(text)
-    if text_b is not None:
-        at.text_area(key="pg_text_b").input(text_b)
-    next(b for b in at.button if b.label == "Run").click()
-    return at.run(timeout=60)
-
-
 def _upload(page: str, name: str, data: bytes, **query) -> AppTest:
     at = _open(page, data="upload", **query)
     at.sidebar.file_uploader(key="sb_upload").upload(name, data, "text/csv")
@@ -71,10 +64,6 @@ def _texts(elements) -> list[str]:
 
 def _no_traceback(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
-
-
-def _metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def _core_exit(models: Path, text: str, policy: str = "entropy", text_b: str | None = None, name: str = MODEL,
@@ -128,7 +117,7 @@ def _damaged_copy(models: Path, tmp_path: Path, how: str) -> Path:
 @pytest.mark.parametrize("text", ["", "   \n\t  ", "\u3000\u00a0 \u2003"],
                          ids=["empty", "whitespace", "unicode-spaces"])
 def test_blank_text_asks_for_a_sentence(app_env, text):
-    at = _submit(_open(), text)
+    at = submit_sentence(_open(), text)
     _no_traceback(at)
     infos = _texts(at.info)
     assert any("Type a sentence" in m and RUN_HINT in m for m in infos), infos
@@ -138,7 +127,7 @@ def test_blank_text_asks_for_a_sentence(app_env, text):
 @pytest.mark.parametrize("text", ["\u200b\u200c\u200d\ufeff", "\x00\x01\x02\x7f", "\u202e\u2066"],
                          ids=["zero-width-only", "control-only", "bidi-controls-only"])
 def test_invisible_only_text_asks_for_a_sentence(app_env, text):
-    at = _submit(_open(), text)
+    at = submit_sentence(_open(), text)
     _no_traceback(at)
     assert any(RUN_HINT in m for m in _texts(at.info)), _texts(at.info)
     assert not at.metric
@@ -147,7 +136,7 @@ def test_invisible_only_text_asks_for_a_sentence(app_env, text):
 def test_100k_characters_are_truncated_with_a_caption(app_env):
     text = ("an oddly long and winding review of a film that keeps going " * 2000)[:100_000]
     assert len(text) == 100_000
-    at = _submit(_open(), text)
+    at = submit_sentence(_open(), text)
     _no_traceback(at)
     assert not at.error
     caps = [c for c in _texts(at.caption) if "truncated" in c]
@@ -157,8 +146,8 @@ def test_100k_characters_are_truncated_with_a_caption(app_env):
     assert "The URL keeps the first 500 characters" in caps[0]
     assert at.query_params["text"] == text[:500]
     exit_block, pred = _core_exit(app_env, text, threshold=0.25)        # core truncates the same way
-    assert _metric(at, "exit block") == exit_block
-    assert _metric(at, "prediction").startswith(pred)
+    assert metric_value(at, "exit block") == exit_block
+    assert metric_value(at, "prediction").startswith(pred)
     shown = _texts(at.text)
     assert shown and shown[0].endswith(text[:300] + "…")                # the echo is cut, not the page
 
@@ -178,7 +167,7 @@ ODD_TEXTS = {
 @pytest.mark.parametrize("name", sorted(ODD_TEXTS))
 def test_odd_characters_run_like_core_and_are_echoed_verbatim(app_env, name):
     text = ODD_TEXTS[name]
-    at = _submit(_open(), text)
+    at = submit_sentence(_open(), text)
     _no_traceback(at)
     assert not at.error
     from core.tokenizer import encode_one
@@ -187,15 +176,15 @@ def test_odd_characters_run_like_core_and_are_echoed_verbatim(app_env, name):
     assert bool(unknown) == (info.n_text > 0 and info.unknown_share >= 0.5), (unknown, info.pieces)
     assert len(_texts(at.warning)) == len(unknown)                  # no other warning
     exit_block, pred = _core_exit(app_env, text, threshold=0.25)
-    assert _metric(at, "exit block") == exit_block
-    assert _metric(at, "prediction").startswith(pred)
+    assert metric_value(at, "exit block") == exit_block
+    assert metric_value(at, "prediction").startswith(pred)
     assert any(t.endswith(f": {text}") for t in _texts(at.text)), _texts(at.text)   # kept exactly as typed
     assert at.query_params["text"] == text                                          # and in the shared URL
 
 
 def test_html_and_script_are_shown_as_text_never_as_html(app_env):
     payload = "<script>alert('x')</script><img src=x onerror=alert(1)> <b>bold</b> film"
-    at = _submit(_open(), payload)
+    at = submit_sentence(_open(), payload)
     _no_traceback(at)
     assert not at.error
     # shown, as plain text (st.text is a <pre>, never parsed as markdown or HTML)
@@ -216,7 +205,7 @@ def test_html_and_script_are_shown_as_text_never_as_html(app_env):
 def test_pair_model_with_a_sentence_missing_asks_for_both(app_env, a, b):
     at = _open(model="tiny-mrpc")
     _no_traceback(at)
-    at = _submit(at, a, b)
+    at = submit_sentence(at, a, b)
     _no_traceback(at)
     infos = _texts(at.info)
     assert any("sentence pair (both sentences)" in m and RUN_HINT in m for m in infos), infos
@@ -230,7 +219,6 @@ BAD_CKPTS = {   # how it is damaged → words the sidebar's st.error must contai
     "missing": ["no such directory", "Pick a shipped model"],
     "truncated": ["model.safetensors is truncated or corrupt", "Copy the file again or re-train"],
     "empty-weights": ["model.safetensors is truncated or corrupt"],
-    "hf-config": ["not a valid ExitLens config", "unknown fields"],
     "foreign-weights": ["not written by ExitLens", "Import foreign weights"],
     "pickled": ["pickled files ['pytorch_model.bin']", "never loads", "Convert the weights to safetensors"],
     "no-tokenizer": ["tokenizer.json is missing"],
@@ -249,8 +237,27 @@ def test_bad_checkpoint_directory_says_what_is_wrong_and_keeps_the_listed_model(
     for words in BAD_CKPTS[how]:
         assert words in errs[0], (words, errs[0])
     assert f"Using {MODEL} instead." in _texts(at.sidebar.caption)
-    assert _metric(at, "exit block")                       # the page still works, with the listed model
+    assert metric_value(at, "exit block")                  # the page still works, with the listed model
     assert "ckpt" not in at.query_params and at.query_params["model"] == MODEL   # a bad path is not shared
+
+
+def test_a_hugging_face_folder_with_weights_of_another_model_is_refused_at_import(app_env, tmp_path, monkeypatch):
+    """A config.json from the Hugging Face hub next to weights that do not fit it: the import panel is offered
+    (the config reads fine); pressing import says the weights do not fit, never starts a random model,
+    and the listed model keeps the page working."""
+    monkeypatch.setenv("EXITLENS_CACHE", str(tmp_path / "cache"))
+    d = _damaged_copy(app_env, tmp_path, "hf-config")
+    at = _open()
+    at.sidebar.text_input(key="sb_ckpt").input(str(d)).run(timeout=60)
+    _no_traceback(at)
+    assert any("Hugging Face bert classifier" in m.value for m in at.sidebar.markdown)
+    next(b for b in at.sidebar.button if b.label == "import").click().run(timeout=60)
+    _no_traceback(at)
+    errs = _texts(at.sidebar.error)
+    assert len(errs) == 1 and f"cannot load {d}" in errs[0] and "config.json describes" in errs[0], errs
+    assert not (tmp_path / "cache" / "imported").exists() or not any((tmp_path / "cache" / "imported").iterdir())
+    assert metric_value(at, "exit block")
+    assert at.query_params["model"] == MODEL
 
 
 def test_bad_checkpoint_in_the_url_is_reported_and_dropped(app_env, tmp_path):
@@ -259,7 +266,7 @@ def test_bad_checkpoint_in_the_url_is_reported_and_dropped(app_env, tmp_path):
     _no_traceback(at)
     assert any("truncated or corrupt" in e for e in _texts(at.sidebar.error))
     assert "ckpt" not in at.query_params
-    assert _metric(at, "exit block")
+    assert metric_value(at, "exit block")
 
 
 # ──────────────────────────────────────────────────────────────────────────────────────────────────
@@ -359,12 +366,13 @@ def test_bad_threshold_in_the_url_is_fixed_with_a_warning(app_env, raw):
     assert float(at.query_params["threshold"]) == pytest.approx(used, abs=1e-6)   # the URL is repaired
     text = at.text_area(key="pg_text").value
     exit_block, _ = _core_exit(app_env, text, threshold=at.sidebar.slider(key="sb_thr_entropy").value)
-    assert _metric(at, "exit block") == exit_block                                # and the page uses it
+    assert metric_value(at, "exit block") == exit_block                           # and the page uses it
     assert not at.error
 
 
 BAD_NAMES = {   # query → (widget key, value used, words of the warning)
-    "policy": ({"policy": "no-such-policy", "threshold": "0.5"}, "sb_policy", "entropy", "Unknown exit policy 'no-such-policy'"),
+    "policy": ({"policy": "no-such-policy", "threshold": "0.5"}, "sb_policy", "entropy",
+               "Unknown exit policy 'no-such-policy'"),
     "policy-html": ({"policy": "<script>alert(1)</script>"}, "sb_policy", "entropy", "Unknown exit policy"),
     "task": ({"task": "imdb"}, "sb_task", "sst2", "Unknown task 'imdb'"),
     "model": ({"model": "no-such-model"}, "sb_model", MODEL, "Unknown model 'no-such-model'"),
@@ -391,7 +399,7 @@ def test_unknown_names_in_the_url_fall_back_with_a_warning(app_env, case):
         widget = next(w for kind in ("selectbox", "radio", "number_input", "slider")
                       for w in getattr(at.sidebar, kind) if w.key == key)
         assert widget.value == want
-    assert _metric(at, "exit block") and not at.error
+    assert metric_value(at, "exit block") and not at.error
     qk = next(iter(query)) if case != "direction" else "direction"
     if case not in ("earliest",):                          # earliest = 1 is the default, so it leaves the URL
         assert at.query_params[qk] == str(want)
@@ -402,7 +410,7 @@ def test_unknown_label_in_the_url_falls_back_to_unknown(app_env):
     _no_traceback(at)
     assert any("Unknown label 'maybe'" in w for w in _texts(at.warning)), _texts(at.warning)
     assert at.selectbox(key="pg_label").value == "unknown"
-    assert "✓" not in _metric(at, "prediction") and "✗" not in _metric(at, "prediction")
+    assert "✓" not in metric_value(at, "prediction") and "✗" not in metric_value(at, "prediction")
 
 
 PAGE_PARAMS = {   # page, query → words of the warning on that page
@@ -413,7 +421,8 @@ PAGE_PARAMS = {   # page, query → words of the warning on that page
     "thresholds-x": ("thresholds", {"x": "latency"}, "Unknown x-axis 'latency'"),
     "learn-topic": ("learn", {"topic": "quantum"}, "Unknown topic 'quantum'"),
     "compare-model-b": ("compare", {"model_b": "nope"}, "Unknown model B 'nope'"),
-    "weights-layer": ("weights", {"model": "tiny-sst2-bin", "layer": "blocks.9.nothing"}, "Unknown layer 'blocks.9.nothing'"),
+    "weights-layer": ("weights", {"model": "tiny-sst2-bin", "layer": "blocks.9.nothing"},
+                      "Unknown layer 'blocks.9.nothing'"),
     "weights-other": ("weights", {"model": "tiny-sst2-bin", "other": "nope"}, "Unknown second model 'nope'"),
 }
 

@@ -164,7 +164,8 @@ def test_projection_scatter_groups_and_prototypes():
     assert fig.data[-1].name == "class prototypes" and len(fig.data[-1].x) == 2
     idx = np.concatenate([np.asarray(t.customdata).ravel() for t in fig.data[:-1]])
     assert sorted(idx.tolist()) == list(range(tr.n))          # every sample once, by its index
-    assert fig.layout.dragmode == "zoom"          # a click selects (plotly fires no click in lasso mode); lasso and box are in the modebar
+    # a click selects (plotly fires no click in lasso mode); lasso and box are in the modebar
+    assert fig.layout.dragmode == "zoom"
 
 
 def test_overthinking_per_layer():

@@ -27,7 +27,8 @@ def not_dataset(n=2000, seed=0):
     texts, labels = [], []
     for _ in range(n):
         neg = rng.random() < 0.5
-        t = f"{rng.choice(SUBJECTS)} {'was' if rng.random() < 0.3 else 'is'} {'not ' if neg else ''}{rng.choice(ADJECTIVES)}"
+        t = (f"{rng.choice(SUBJECTS)} {'was' if rng.random() < 0.3 else 'is'} "
+             f"{'not ' if neg else ''}{rng.choice(ADJECTIVES)}")
         texts.append(t + (" ." if rng.random() < 0.5 else ""))
         labels.append(0 if neg else 1)
     return texts, labels
@@ -93,7 +94,8 @@ def _forward_logits(model, ids, mask, types):
 
 # ── integrated gradients ────────────────────────────────────────────────────────────────────────────
 
-@pytest.mark.parametrize("text, text_b", [("the film is not charming .", None), ("the plot was clever", "the cast is not fun")])
+@pytest.mark.parametrize("text, text_b", [("the film is not charming .", None),
+                                         ("the plot was clever", "the cast is not fun")])
 def test_ig_is_complete_per_family(family_model, text, text_b):
     """Σ attributions = f(x) − f(baseline) within 1 %, with f(x), f(baseline) from the model's own forward."""
     family, model, tok = family_model

@@ -236,8 +236,17 @@ def test_sources_that_cannot_be_imported_say_why(sentences, tmp_path):
     src = build_source("bert", tmp_path / "src", sentences)
     (src / "model.safetensors").rename(src / "pytorch_model.bin")      # pickle-only (the bytes do not matter)
     assert is_hf_model_dir(src)
-    with pytest.raises(HFModelError, match=r"has no safetensors weights, only \['pytorch_model.bin'\].*never unpickles"):
+    with pytest.raises(HFModelError,
+                       match=r"has no safetensors weights, only \['pytorch_model.bin'\].*never unpickles"):
         import_model(src, "mrpc", tmp_path / "out", limit=64)
+    src = build_source("bert", tmp_path / "partial", sentences)            # a layer's tensors lost on the way
+    from safetensors.torch import load_file, save_file
+    weights = load_file(src / "model.safetensors")
+    save_file({k: v for k, v in weights.items() if ".layer.1." not in k}, src / "model.safetensors",
+              metadata={"format": "pt"})
+    with pytest.raises(HFModelError, match=r"do not fit its config.json: \d+ tensor\(s\) missing.*start random"):
+        import_model(src, "mrpc", tmp_path / "out2", limit=64)
+    assert not (tmp_path / "out2").exists()
     from transformers import GPT2Config
     GPT2Config(n_layer=1, n_embd=8, n_head=2).save_pretrained(tmp_path / "gpt2")
     with pytest.raises(HFModelError, match="model_type 'gpt2' is not supported.*'albert', 'bert'"):

@@ -85,5 +85,6 @@ def test_flops_by_hand_for_the_bert_layer_formula():
     m = MultiExitEncoder.__new__(MultiExitEncoder)
     m.cfg = cfg
     head = 768 * 2
-    assert m.flops_per_block(128) == pytest.approx(2 * (128 * (4 * 768 * 768 + 2 * 768 * 3072) + 2 * 128**2 * 768 + head))
+    assert m.flops_per_block(128) == pytest.approx(
+        2 * (128 * (4 * 768 * 768 + 2 * 768 * 3072) + 2 * 128**2 * 768 + head))
     assert m.flops_per_block(128) / 2 / 1e9 == pytest.approx(0.931, abs=0.002)

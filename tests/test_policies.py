@@ -87,7 +87,8 @@ HAND = [
 ]
 
 
-@pytest.mark.parametrize("policy, exit_block, answer, pred", HAND, ids=lambda v: repr(v) if not isinstance(v, list) else None)
+@pytest.mark.parametrize("policy, exit_block, answer, pred", HAND,
+                         ids=lambda v: repr(v) if not isinstance(v, list) else None)
 def test_hand_exits(policy, exit_block, answer, pred):
     e = decide(policy, hand_trace())
     np.testing.assert_array_equal(e.exit_block, exit_block)
@@ -206,7 +207,8 @@ def test_stricter_thresholds_never_exit_earlier(tr, a, b, min_block):
     lo, hi = sorted((a, b))
     ln_k = math.log(tr.n_classes)
     # entropy: smaller S is stricter
-    assert (_exits(EntropyThreshold(lo * ln_k, min_block), tr) >= _exits(EntropyThreshold(hi * ln_k, min_block), tr)).all()
+    assert (_exits(EntropyThreshold(lo * ln_k, min_block), tr)
+            >= _exits(EntropyThreshold(hi * ln_k, min_block), tr)).all()
     # max-prob: higher q is stricter
     q = lambda u: 1 / tr.n_classes + u * (1 - 1 / tr.n_classes)
     assert (_exits(MaxProb(q(hi), min_block), tr) >= _exits(MaxProb(q(lo), min_block), tr)).all()

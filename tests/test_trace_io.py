@@ -85,8 +85,8 @@ def test_upload_and_cli(foreign, tmp_path, capsys):
     assert "valid trace" in out and "300 samples × 4 exits × 3 classes" in out and "270 of 300 known" in out
     back = Trace.load(tmp_path / "t.npz")
     assert np.array_equal(back.logits, read_trace(path).logits) and back.meta["label_names"] == ["cat", "dog", "bird"]
-    run = subprocess.run([sys.executable, "-m", "core.trace", "import", str(path)], check=False, cwd=REPO, capture_output=True,
-                         text=True, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    run = subprocess.run([sys.executable, "-m", "core.trace", "import", str(path)], check=False, cwd=REPO,
+                         capture_output=True, text=True, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert run.returncode == 0 and "EDR policy available" in run.stdout, run.stderr
     bad = tmp_path / "bad.parquet"
     pq.write_table(pa.table({"label": [0]}), bad)
@@ -104,7 +104,8 @@ def _trace(n=20, l=3, k=2, seed=0, **kw):
 
 def test_exitlens_traces_round_trip(tmp_path):
     tr = _trace(texts_b=[f"b{i}" for i in range(20)])
-    for back in (read_trace(write_parquet(tr, tmp_path / "t.parquet", pooled=True)), read_trace(tr.save(tmp_path / "t.npz"))):
+    for back in (read_trace(write_parquet(tr, tmp_path / "t.parquet", pooled=True)),
+                 read_trace(tr.save(tmp_path / "t.npz"))):
         assert np.allclose(back.logits, tr.logits) and np.array_equal(back.labels, tr.labels)
         assert back.texts == tr.texts and back.texts_b == tr.texts_b
         assert np.allclose(back.proto_dist, tr.proto_dist) and np.allclose(back.lte, tr.lte)

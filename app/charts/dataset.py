@@ -234,8 +234,8 @@ def projection_scatter(xy: np.ndarray, groups: np.ndarray, hover: Sequence[str],
         scatter = go.Scattergl if many else go.Scatter
         fig.add_trace(scatter(
             x=xy[idx, 0], y=xy[idx, 1], mode="markers",
-            name=f"{group_labels.get(g, g)} ({len(idx)}" + (f" here of {totals[g]}" if totals.get(g, len(idx)) != len(idx)
-                                                            else "") + ")",
+            name=f"{group_labels.get(g, g)} ({len(idx)}"
+                 + (f" here of {totals[g]}" if totals.get(g, len(idx)) != len(idx) else "") + ")",
             marker=dict(size=(6 if len(xy) < 2000 else 4) + (3 if g in ("destructive", "multi_flip") else 0),
                         color=colors.get(g, "#868e96"), opacity=0.85, line=dict(width=0)),
             customdata=idx.reshape(-1, 1), text=hover[idx], hovertemplate="#%{customdata[0]}: %{text}<extra></extra>",

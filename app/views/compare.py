@@ -124,7 +124,8 @@ if labelled:
     sweeps, fronts = {}, {}
     for tag, bundle, tr, pol in (("A", a, tr_a, sel.policy), ("B", bb, tr_b, pol_b)):
         fixed = P.sweep_params(P.supported_policies(tr.proto_dist is not None, tr.lte is not None), pol)
-        sw = state.sweep_all(tr, state.trace_id(bundle, sel.data), json.dumps(fixed, sort_keys=True, default=str), fixed)
+        sw = state.sweep_all(tr, state.trace_id(bundle, sel.data), json.dumps(fixed, sort_keys=True, default=str),
+                             fixed)
         sw = sw[sw["policy"] != "oracle"]
         label = f"{tag} {bundle.name}"
         sweeps[label], fronts[label] = sw, pareto_front(sw, x=x, y="metric")
@@ -136,7 +137,8 @@ c1, c2 = st.columns([2, 3])
 c1.plotly_chart(charts.difference_histogram(diff), key="cp_diff")
 with c2:
     st.markdown(f"**B exits earlier** on {int((diff < 0).sum()):,} samples, **later** on {int((diff > 0).sum()):,}, "
-                f"at the same block on {int((diff == 0).sum()):,} (mean difference {float(np.mean(diff)):+.2f} blocks).")
+                f"at the same block on {int((diff == 0).sum()):,} "
+                f"(mean difference {float(np.mean(diff)):+.2f} blocks).")
     if tr_a.n_blocks != tr_b.n_blocks:
         st.caption(f"The models differ in depth (A: {tr_a.n_blocks} blocks, B: {tr_b.n_blocks}): a difference of "
                    "k blocks is k blocks of each model's own size.")

@@ -107,7 +107,8 @@ else:
 with slot.container():
     event = st.plotly_chart(figure(xy, pxy, method), key="pt_scatter", on_select="rerun",
                             selection_mode=("points", "box", "lasso"))
-st.caption("Click a sample, or pick the lasso or box in the chart's toolbar, to list samples below (double-click the map to clear)."
+st.caption("Click a sample, or pick the lasso or box in the chart's toolbar, to list samples below "
+           "(double-click the map to clear)."
            + (" Each sample wears the colour of its first cohort in this order — "
               + ", ".join(COHORT_LABELS[k] for k in COHORT_ORDER) + " — so a cohort's count on the map can be "
               "smaller than in the headline, which counts a sample in every cohort it belongs to." if color == "cohort"

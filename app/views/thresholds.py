@@ -100,7 +100,8 @@ with c2:
                  column_config={"class": st.column_config.TextColumn(width="small"),
                                 "recall (policy)": st.column_config.NumberColumn("recall", format="%.3f",
                                                                                  help="under the policy"),
-                                "recall (final exit)": st.column_config.NumberColumn("final-exit recall", format="%.3f"),
+                                "recall (final exit)": st.column_config.NumberColumn("final-exit recall",
+                                                                                     format="%.3f"),
                                 "mean exit block": st.column_config.NumberColumn("mean exit", format="%.2f"),
                                 "predicted as this class": st.column_config.NumberColumn("predicted as")})
 st.subheader("Cohorts")
