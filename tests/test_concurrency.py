@@ -162,7 +162,8 @@ async def _user(browser, url: str, i: int, first: float, moved: float, want: dic
         page.on("framenavigated", lambda f: urls.append(f.url) if f == page.main_frame else None)
 
         def metric(label):
-            return page.locator('[data-testid="stMetric"]', has_text=label).locator('[data-testid="stMetricValue"]')
+            label_el = page.locator('[data-testid="stMetricLabel"]', has_text=re.compile(f"^{re.escape(label)}$"))
+            return page.locator('[data-testid="stMetric"]', has=label_el).locator('[data-testid="stMetricValue"]')
 
         async def shows(thr: float, expected: dict) -> None:
             """The page is done with (this user's sentence, thr) and shows what core says."""
@@ -179,8 +180,11 @@ async def _user(browser, url: str, i: int, first: float, moved: float, want: dic
 
         t0 = time.perf_counter()
         await page.goto(f"{url}/?{urlencode({'policy': POLICY, 'threshold': first})}", timeout=PAGE_TIMEOUT_MS)
-        area = page.get_by_role("textbox", name="sentence")
+        area = page.get_by_role("textbox", name="sentence", exact=True)   # not "edited sentence" (explain panel)
         await area.wait_for()
+        # the first run (the example sentence) has finished: text typed while it still draws can be redrawn away
+        await expect(page.locator('[data-testid="stApp"]')).to_have_attribute(
+            "data-test-script-state", "notRunning", timeout=PAGE_TIMEOUT_MS)
         await area.fill(text)
         # exact: the header's "Rerun" (shown when a source file changes) must never be clicked instead
         await page.get_by_role("button", name="Run", exact=True).click()

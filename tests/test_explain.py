@@ -2,6 +2,7 @@
 helper against the model's own forward, rollout, word merging, the counterfactual search on a model
 trained so that "not" flips the label, and clear errors for bad input."""
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,8 @@ SUBJECTS = ["the film", "this movie", "the story", "the acting", "the plot", "th
             "her performance", "the script"]
 ADJECTIVES = ["good", "great", "fun", "funny", "charming", "clever", "moving", "smart", "lovely", "fresh"]
 FAMILIES = {"bert": ("tiny-bert", ()), "slfn": ("tiny", ()), "binarized": ("tiny", ("attention", "ffn"))}
+ASSET_MODELS = Path(__file__).resolve().parents[1] / "assets" / "models"
+SHIPPED_MODELS = sorted(p.name for p in ASSET_MODELS.iterdir() if p.is_dir())
 
 
 def not_dataset(n=2000, seed=0):
@@ -384,13 +387,11 @@ def test_bad_input_gets_clear_errors(not_model):
 # ── the shipped models (real checkpoints; several seconds each on a loaded CPU) ─────────────────────
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["beex-sst2", "minilm-ee-sst2", "minilm-ee-sst2-bin", "minilm-ee-mrpc-slim"])
+@pytest.mark.parametrize("name", SHIPPED_MODELS)
 def test_ig_is_complete_on_shipped_models(name):
-    from pathlib import Path
-
     from core import checkpoint
 
-    d = Path(__file__).resolve().parents[1] / "assets" / "models" / name
+    d = ASSET_MODELS / name
     model, tok = checkpoint.load(d), checkpoint.load_tokenizer(d)
     text_b = "the company said its profit fell ." if "mrpc" in name else None
     sal = salience(model, tok, "the company said its quarterly profit rose , not fell .", text_b)
