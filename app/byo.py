@@ -84,21 +84,34 @@ def read_trace(data: bytes, name: str) -> Trace:
     return _read(f, name)
 
 
+@st.cache_data(max_entries=2, show_spinner="Reading the trace store…")
+def read_store(path: str, stamp: str) -> Trace:
+    """A whole trace store in memory (``stamp``: its path and manifest time, so a re-recorded store is re-read)."""
+    from core.trace_io import read_trace as _read
+    return _read(path)
+
+
 def trace_section(warns: list[str]) -> ModelBundle | None:
     """The sidebar when a trace is opened instead of a model: an upload or a path; returns a model-less bundle."""
     sb = st.sidebar
     up = sb.file_uploader("a recorded trace (.parquet or .npz)", type=["parquet", "npz"], key="byo_trace_upload",
                           help="per-exit logits of any early-exit model, in the format of core/trace_io.py")
     widgets.restore("byo_trace_path", "")
-    sb.text_input("…or its path on the server", key="byo_trace_path", placeholder="/path/to/trace.parquet")
+    sb.text_input("…or its path on the server", key="byo_trace_path", placeholder="/path/to/trace.parquet",
+                  help="a .parquet or .npz file, or a store folder written by `core.inference record --out`")
     path = widgets.remember("byo_trace_path").strip()
     try:
         if up is not None:
             data, name = up.getvalue(), up.name
         elif path:
             p = Path(path).expanduser()
+            if p.is_dir():                 # a store folder from `core.inference record --out`
+                mf = p / "manifest.json"
+                stamp = f"{p.resolve()}:{mf.stat().st_mtime_ns if mf.is_file() else 0}"
+                return trace_bundle(read_store(str(p), stamp), p.name, hashlib.sha256(stamp.encode()).hexdigest()[:16])
             if not p.is_file():
-                raise TraceError(f"no trace file at {p}: give the path of a .parquet or .npz trace")
+                raise TraceError(f"no trace file at {p}: give the path of a .parquet or .npz trace, or of a store "
+                                 "folder written by `python -m core.inference record --out`")
             data, name = p.read_bytes(), p.name
         else:
             sb.info("Upload a trace recorded elsewhere, or type its path: every dataset page then works on it.")

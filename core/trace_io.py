@@ -64,7 +64,8 @@ ALIASES = {"label": ("label", "labels"), "text": ("text", "texts"), "text_b": ("
 # reading
 
 def read_trace(source, name: str | None = None) -> Trace:
-    """A Trace from a Parquet or NPZ file: a path, or an open binary file (an upload; ``name`` for messages)."""
+    """A Trace from a Parquet or NPZ file (a path, or an open binary file: an upload; ``name`` for messages), or
+    from a trace store folder (``core.inference record --out``), read whole into memory."""
     if hasattr(source, "read"):
         data = source.read()
         name = name or getattr(source, "name", None) or "uploaded file"
@@ -73,8 +74,12 @@ def read_trace(source, name: str | None = None) -> Trace:
             path.write_bytes(data if isinstance(data, bytes) else bytes(data))
             return _read_path(path, name)
     path = Path(source).expanduser()
+    if path.is_dir():                     # a store written by `core.inference record --out` (core.trace_store)
+        from core.trace_store import TraceStore
+        return TraceStore(path).to_trace()
     if not path.is_file():
-        raise TraceError(f"no trace file at {path}: give the path of a .parquet or .npz trace ({SEE})")
+        raise TraceError(f"no trace file at {path}: give the path of a .parquet or .npz trace, or of a store "
+                         f"folder written by `python -m core.inference record --out` ({SEE})")
     return _read_path(path, name or str(path))
 
 

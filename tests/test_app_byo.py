@@ -79,3 +79,22 @@ def test_a_hugging_face_folder_is_imported_from_the_checkpoint_field(make_app, t
     assert not at.exception, [e.value for e in at.exception]
     assert any("imported from the Hugging Face folder" in c.value for c in at.sidebar.caption)
     assert any(m.label == "exit block" and m.value.endswith("of 3") for m in at.metric)    # 3 layers, 3 exits
+
+
+def test_a_trace_store_folder_opens_like_a_trace_file(make_app, foreign_trace, tmp_path):
+    """A store written by `core.inference record --out` (out of core, Parquet parts) typed as a path."""
+    from core.trace_store import save_store
+    tr = read_trace(foreign_trace)
+    folder = tmp_path / "vision.store"
+    save_store(tr, folder, chunk_rows=50)
+    assert read_trace(folder).n == tr.n                                          # core reads the folder whole
+    at = _open_trace(make_app, folder, page="thresholds", policy="maxprob", threshold="0.7")
+    assert not at.error
+    ex = decide(make_policy("maxprob", threshold=0.7), tr)
+    assert metric_value(at, "samples") == "240"
+    assert metric_value(at, "accuracy") == f"{metric('accuracy', tr.labels, ex.pred):.4f}"
+
+
+def test_a_missing_trace_path_says_what_it_accepts(make_app, tmp_path):
+    at = _open_trace(make_app, tmp_path / "nowhere.parquet")
+    assert any("or of a store folder" in e.value for e in at.sidebar.error)
