@@ -1,6 +1,7 @@
 """Every ExitLens benchmark in one run, and the README's benchmark table from their output.
 
-    PYTHONPATH=. .venv/bin/python bench/run_all.py [--out TABLE.md] [--report REPORT.md] [--only a.py,b.py]
+    PYTHONPATH=. .venv/bin/python bench/run_all.py [--readme README.md] [--out TABLE.md] [--report REPORT.md]
+                                                   [--only a.py,b.py]
 
 Runs, in turn: bench_core (Trace recording overhead, packed size), bench_policies (sweeps from a Trace vs.
 re-running the model; 7 policies × 200 thresholds in memory and out of core at 100k / 300k / 1M), bench_app
@@ -9,7 +10,9 @@ bench_record (recording throughput per device and precision), bench_early_exit (
 shipped model: batch 1 / batch 64 wall-clock, both sides length-sorted, and FLOPs). Each comparison inside a
 bench is measured side by side in one run. It prints each bench's output under a heading with the machine.
 
-``--out`` writes the README's "Latest benchmark figures" table (markdown) from the rows the benches print:
+``--readme README.md`` rewrites the README's "Scale out" table (out of core, recording per device) and its
+"Latest benchmark figures" table in place; ``--out`` writes one table of every row (markdown). Both come from
+the rows the benches print:
 a row is a line ``benchmark | [details |] result | goal … | met`` (bench_core, bench_policies, bench_explain,
 bench_record, bench_early_exit) or bench_app's ``  what   value   goal …  ✓``.
 """
@@ -88,9 +91,39 @@ def markdown_table(rows: list[tuple[str, str, str, str]], header: list[str]) -> 
     return "\n".join(lines) + "\n"
 
 
+SCALE_BENCHES = ("bench_record.py",)          # and bench_policies' out-of-core rows: the README's "Scale out"
+
+
+def is_scale_row(row: tuple[str, str, str, str]) -> bool:
+    return row[0].startswith("out of core") or any(f"`bench/{b}`" in row[0] for b in SCALE_BENCHES)
+
+
+def replace_between(text: str, name: str, body: str) -> str:
+    """``text`` with what stands between ``<!-- name:start -->`` and ``<!-- name:end -->`` replaced by ``body``."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start not in text or end not in text:
+        raise SystemExit(f"the README has no {start} … {end} markers")
+    head, rest = text.split(start, 1)
+    return head + start + "\n" + body.rstrip("\n") + "\n" + end + rest.split(end, 1)[1]
+
+
+def write_readme(readme: str | Path, rows: list, header: list[str]) -> None:
+    """The README's two generated tables: "Scale out" (out of core, recording per device) and the rest."""
+    path = Path(readme)
+    text = path.read_text()
+    scale = [r for r in rows if is_scale_row(r)]
+    rest = [r for r in rows if not is_scale_row(r)]
+    if scale:
+        text = replace_between(text, "scale", markdown_table(scale, header))
+    if rest:
+        text = replace_between(text, "bench", markdown_table(rest, header))
+    path.write_text(text)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=None, help="write the README's benchmark table (markdown) to this file")
+    ap.add_argument("--readme", default=None, help="rewrite the README's scale and benchmark tables from this run")
     ap.add_argument("--report", default=None, help="also write the whole report (markdown) to this file")
     ap.add_argument("--only", default=None, help="comma-separated subset of " + ",".join(BENCHES))
     a = ap.parse_args(argv)
@@ -117,11 +150,14 @@ def main(argv=None) -> int:
     report = "\n".join(lines)
     if a.report:
         Path(a.report).write_text(report)
-    if a.out:
+    if a.out or a.readme:
         header = [f"Measured by `bench/run_all.py --out` on {time.strftime('%Y-%m-%d')}: {machine()}; load average "
                   f"{load0:.1f} at the start and {os.getloadavg()[0]:.1f} at the end (other work on the machine "
                   "stretches wall-clock figures). Each ratio is measured side by side in one run."]
-        Path(a.out).write_text(markdown_table(rows, header))
+        if a.out:
+            Path(a.out).write_text(markdown_table(rows, header))
+        if a.readme:
+            write_readme(a.readme, rows, header)
     print(report)
     return 1 if failed else 0
 
