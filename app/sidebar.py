@@ -158,8 +158,8 @@ def data_section(bundle: ModelBundle, warns: list[str]) -> DataChoice:
                                         max_value=P.MAX_LIMIT, step=100,
                                         help="the first N samples of the split")) or None
         if data.split == "test":
-            sb.caption("⚠ GLUE test labels are hidden: metrics and the cohorts that need labels use the "
-                       "validation split; exit histograms and agreement with the final exit still work.")
+            sb.caption("⚠ GLUE test labels are hidden: accuracy, tuning and the cohorts that need labels cannot "
+                       "be computed on it; exit histograms and agreement with the final exit still work.")
     elif source == "probes":
         data.task, data.split = "sst2", "probes"
         if bundle.n_classes != 2 or bundle.is_pair:

@@ -173,6 +173,18 @@ def dataset_trace(bundle: ModelBundle, data: DataChoice) -> Trace:
         raise  # unreachable: fail() stops the run
 
 
+def unlabelled_gate(bundle: ModelBundle, data: DataChoice, works: str) -> None:
+    """Before recording GLUE's test split (no public labels): say so, say what still works, and record only
+    when asked — instead of saying it after minutes of recording."""
+    if data.source != "glue" or data.split != "test" or is_recorded(bundle, data):
+        return
+    st.warning("GLUE's test split has no public labels, so accuracy, the Pareto chart, tuning, certification and "
+               f"the overthinking cohorts cannot be computed on it. What works without labels: {works}. Pick the "
+               "validation split in the sidebar for the rest.", icon="🏷️")
+    if not st.button("record the test split anyway"):
+        st.stop()
+
+
 def require_labels(trace: Trace, what: str) -> None:
     if not trace.has_labels:
         st.warning(f"{what} needs labels, and this data has none (GLUE test labels are hidden): "

@@ -26,12 +26,15 @@ def restore(key: str, default: Any, valid: Callable[[Any], bool] | None = None) 
     """Give the widget ``key`` its remembered value (or ``default``) before it is drawn; a value that
     ``valid`` rejects (an option that no longer exists) falls back to ``default``."""
     ss = st.session_state
-    if key not in ss:
-        ss[key] = ss.get(_store(key), default)
-    if valid is not None and not valid(ss[key]):
-        ss[key] = default
-    ss[_store(key)] = ss[key]
-    return ss[key]
+    value = ss[key] if key in ss else ss.get(_store(key), default)
+    if valid is not None and not valid(value):
+        value = default
+    # Written back every run, not only when missing: a widget that was not drawn for a run keeps its key on
+    # the server, but the browser draws it anew from its *default* (the first option, the minimum) unless the
+    # value is sent again — and the next click would then send that default back as the user's choice.
+    ss[key] = value
+    ss[_store(key)] = value
+    return value
 
 
 def remember(key: str) -> Any:

@@ -66,3 +66,20 @@ def test_model_b_from_a_checkpoint_directory(make_app, app_env, tmp_path):
     assert any("B** = tiny-sst2-bin-b" in c.value for c in at.caption)
     at.text_input(key="cp_ckpt_b").input(str(app_env / "tiny-mrpc")).run()     # 2 classes, another task: refused
     assert any("trained on MRPC" in e.value and "cannot be compared" in e.value for e in at.error)
+
+
+def test_a_refused_model_b_compares_nothing_in_its_place(make_app, app_env):
+    """A checkpoint B of another task is refused, and the page does not go on to compare A with some other B."""
+    at = make_app(page="compare")
+    at.text_input(key="cp_ckpt_b").input(str(app_env / "tiny-mrpc")).run()
+    assert not at.exception
+    assert any("cannot be compared" in e.value and "Clear the checkpoint field" in e.value for e in at.error)
+    assert not any("**B** =" in c.value for c in at.caption) and not at.metric
+    assert "model_b" not in at.query_params
+
+
+def test_a_refused_model_b_in_the_url_says_why_not_unknown(make_app):
+    at = make_app(page="compare", model_b="tiny-mrpc")
+    assert not at.exception
+    warn = next(w.value for w in at.warning if "tiny-mrpc" in w.value)
+    assert "is not offered" in warn and "trained on MRPC" in warn and "Unknown" not in warn

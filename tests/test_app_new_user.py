@@ -62,17 +62,34 @@ def test_the_exit_is_explained_in_words_in_the_policys_own_terms(make_app, app_e
     assert POLICIES[policy].symbol in why and ("exited at block" in why or "ran all" in why)
 
 
-def test_an_accuracy_loss_is_red_and_a_gain_green(make_app, dev_trace):
+@pytest.mark.parametrize("threshold", ["0.69", "0.0"])         # nearly all exit at block 1 / none exits early
+def test_an_accuracy_loss_is_red_a_gain_green_and_no_change_grey(make_app, dev_trace, threshold):
     from streamlit.proto.Metric_pb2 import Metric
 
     from core.analysis import metric
-    at = make_app(page="thresholds", policy="entropy", threshold="0.69")  # nearly everything exits at block 1
+    at = make_app(page="thresholds", policy="entropy", threshold=threshold)
     m = _metric(at, "accuracy")
-    ex = decide(make_policy("entropy", threshold=0.69), dev_trace)
+    ex = decide(make_policy("entropy", threshold=float(threshold)), dev_trace)
     full = metric("accuracy", dev_trace.labels, dev_trace.preds[:, -1])
     change = metric("accuracy", dev_trace.labels, ex.pred) - full
-    assert m.delta == f"{change:+.4f} vs full model"
+    if threshold == "0.0":
+        assert change == 0
+    assert m.delta == (f"{change:+.4f} vs full model" if round(change, 4) else "±0.0000 vs full model")
+    want = "RED" if round(change, 4) < 0 else "GREEN" if round(change, 4) > 0 else "GRAY"
+    assert Metric.MetricColor.Name(m.proto.color) == want
+
+
+def test_the_certified_change_reads_like_the_headline(make_app, dev_trace):
+    """The certified section says the metric at the certified threshold with its signed change, not a 'drop'
+    whose minus sign means a gain."""
+    from streamlit.proto.Metric_pb2 import Metric
+    at = make_app(page="thresholds", policy="entropy")
+    m = _metric(at, "accuracy on the report data")
+    value, change = float(m.value), float(m.delta.split()[0].replace("±", ""))
+    assert not any(x.label.endswith(" drop") for x in at.metric)
+    assert m.delta.endswith("vs full model")
     assert Metric.MetricColor.Name(m.proto.color) == ("RED" if change < 0 else "GREEN" if change > 0 else "GRAY")
+    assert 0 <= value <= 1
 
 
 def test_the_map_legend_and_the_headline_count_the_same_samples(dev_trace):

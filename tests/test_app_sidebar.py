@@ -121,18 +121,22 @@ def test_probe_set_as_data(make_app):
     assert any("probe sentences are single sentences" in e.value for e in at.error)
 
 
-def test_test_split_without_labels_says_so_before_recording(make_app, app_env):
+@pytest.mark.parametrize("page", ["thresholds", "prototypes"])
+def test_test_split_without_labels_says_so_before_recording(make_app, app_env, page):
     from core.cache import trace_path
     path = trace_path(app_env / "tiny-sst2", "sst2", "test", 50)
     path.unlink(missing_ok=True)
-    at = make_app(page="thresholds", split="test", limit="50")
+    at = make_app(page=page, split="test", limit="50")
     assert not at.exception
     assert any("no public labels" in w for w in _warnings(at)) and not at.metric
     assert not path.is_file()                                       # nothing was recorded yet
     next(b for b in at.button if b.label.startswith("record the test split anyway")).click().run()
     assert not at.exception and path.is_file()
     labels = [m.label for m in at.metric]
-    assert "agrees with the final exit" in labels and "accuracy" not in labels
+    if page == "thresholds":
+        assert "agrees with the final exit" in labels and "accuracy" not in labels
+    else:
+        assert "oracle accuracy" not in labels and at.get("plotly_chart")       # the map, without cohorts
 
 
 def test_the_task_follows_the_model(make_app):
@@ -157,3 +161,32 @@ def test_broken_model_in_the_folder_shows_an_error(make_app, app_env, monkeypatc
     at.sidebar.selectbox(key="sb_model").set_value("good").run()
     assert not at.exception and not at.error
     assert any(m.label == "exit block" for m in at.metric)
+
+
+def _shown(widget):
+    """What the browser draws for a widget: the value the server sends (set_value), else the widget's default."""
+    p = widget.proto
+    if type(widget).__name__ == "Selectbox":
+        return p.raw_value if p.set_value else p.options[p.default]
+    return p.value if p.set_value else p.default
+
+
+@pytest.mark.parametrize("detour", ["upload", "trace"])
+def test_hidden_widgets_come_back_showing_their_values(make_app, detour):
+    """After a run in which the split, limit, ε and 1 − δ were not drawn (a CSV upload, or a trace opened), the
+    browser must be sent their values again: it draws a re-mounted widget from its default (split 'train',
+    limit 0, ε 0.001, confidence 0.5), and the next click would send that back as the user's choice."""
+    at = make_app(page="thresholds", limit=300)
+    at.sidebar.number_input(key="sb_limit").set_value(400).run()
+    at.number_input(key="thr_eps").set_value(0.02).run()
+    if detour == "upload":
+        at.sidebar.radio(key="sb_data").set_value("upload").run()
+        at.sidebar.radio(key="sb_data").set_value("glue").run()
+    else:
+        at.sidebar.radio(key="sb_open").set_value("trace").run()
+        at.sidebar.radio(key="sb_open").set_value("model").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert _shown(at.sidebar.selectbox(key="sb_split")) == "validation"
+    assert _shown(at.sidebar.number_input(key="sb_limit")) == 400
+    assert _shown(at.number_input(key="thr_eps")) == pytest.approx(0.02)
+    assert _shown(at.number_input(key="thr_conf")) == pytest.approx(0.95)

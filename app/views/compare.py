@@ -52,11 +52,13 @@ if ckpt_b:
     try:
         bb = state.load_bundle(ckpt_b)
         reason = why_not(bb.name, bb.task, bb.n_classes)
-        if reason:
-            st.error(f"{reason}: they cannot be compared on the same data.", icon="⚠️")
-            bb = None
     except state.USER_ERRORS as e:
-        st.error(str(e), icon="⚠️")
+        reason = str(e)
+    if reason:                     # say why, and compare nothing else in its place
+        st.error(f"{reason}: they cannot be compared on the same data. Clear the checkpoint field to pick model B "
+                 "from the list.", icon="⚠️")
+        sidebar.write_params({"model_b": None, "ckpt_b": ckpt_b})
+        st.stop()
 if bb is None:
     if not cands:
         st.info(f"No other model in {state.models_dir()} was trained on {a.task.folder if a.task else 'the same task'} "
@@ -65,7 +67,13 @@ if bb is None:
         if refused:
             st.caption("Not offered: " + "; ".join(r for _, r in refused) + ".")
         st.stop()
-    sidebar.page_param("cp_model_b", "model_b", lambda raw: P.parse_choice(raw, cands, cands[0], "model B"), cands[0])
+    def parse_b(raw):
+        value, warn = P.parse_choice(raw, cands, cands[0], "model B")
+        reason = dict(refused).get(P.first(raw))
+        return value, (f"Model B {P.first(raw)!r} from the URL is not offered: {reason}. Showing {value!r} "
+                       "instead." if reason else warn)
+
+    sidebar.page_param("cp_model_b", "model_b", parse_b, cands[0])
     name_b = widgets.choice(c1, "model B", cands, "cp_model_b", cands[0], help=f"model A is the sidebar's: {a.name}")
     if refused:
         c1.caption("Not offered: " + "; ".join(r for _, r in refused) + ".")

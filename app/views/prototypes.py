@@ -23,6 +23,8 @@ b = sel.bundle
 ss = st.session_state
 
 st.title("Prototypes & overthinking")
+state.unlabelled_gate(b, sel.data, "the map of the samples and the prototypes at every block, coloured by where "
+                      "each sample exits")
 tr = state.dataset_trace(b, sel.data)
 tid = state.trace_id(b, sel.data)
 names = tr.label_names

@@ -16,16 +16,13 @@ b, pol = sel.bundle, sel.policy
 ss = st.session_state
 
 st.title("Threshold debugger")
-st.caption(f"**{b.name}** on **{sel.data.label}** · the model ran once over the data; every point below is "
-           "numpy over that recording (core.analysis.sweep_all).")
-if sel.data.source == "glue" and sel.data.split == "test" and not state.is_recorded(b, sel.data):
-    st.warning("GLUE's test split has no public labels, so accuracy, the Pareto chart and tuning cannot be "
-               "computed on it. What works without labels: where the samples exit and how often the early answer "
-               "agrees with the final exit (below, once recorded). Pick the validation split for the rest.",
-               icon="🏷️")
-    if not st.button("record the test split anyway (exit histogram and agreement only)"):
-        st.stop()
+state.unlabelled_gate(b, sel.data, "where the samples exit and how often the early answer agrees with the final "
+                     "exit (below, once recorded)")
 tr = state.dataset_trace(b, sel.data)
+st.caption(f"**{b.name}** on **{sel.data.label}** · "
+           + ("every point below is numpy over the trace's recorded exits" if b.trace is not None else
+              "the model ran once over the data; every point below is numpy over that recording")
+           + " (core.analysis.sweep_all).")
 tid = state.trace_id(b, sel.data)
 try:
     exits = decide(pol, tr)
@@ -58,8 +55,7 @@ final_metric = metric(mname, tr.labels, tr.preds[:, -1])
 c = cost(tr, exits)
 cur_metric = metric(mname, tr.labels, exits.pred)
 m = st.columns(5)
-m[0].metric(mlabel, f"{cur_metric:.4f}", delta=f"{cur_metric - final_metric:+.4f} vs full model",
-            delta_color="normal")          # a loss is red, a gain green
+m[0].metric(mlabel, f"{cur_metric:.4f}", **tuning.change_delta(cur_metric - final_metric))
 m[1].metric("layer speed-up L/ℓ̄", f"{c.layer_speedup:.3f}×")
 m[2].metric("FLOPs reduction", f"{c.flops_reduction:.1%}")
 m[3].metric("average exit block ℓ̄", f"{c.avg_exit_block:.2f} of {tr.n_blocks}")
