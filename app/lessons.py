@@ -65,8 +65,10 @@ def _demo(sel: Selection, tr, name: str, **extra) -> Policy:
     cls = POLICIES[name]
     spec = cls.threshold_spec(tr)
     key = f"ln_{name}"
-    if f"_v_{key}" not in st.session_state:
-        widgets.set_value(f"_v_{key}", widgets.current_threshold(sidebar.thr_key(name), spec))
+    side = widgets.current_threshold(sidebar.thr_key(name), spec)
+    if st.session_state.get(f"_ln_from_{name}") != side:      # the sidebar moved (or first visit): follow it;
+        st.session_state[f"_ln_from_{name}"] = side            # a move here is a what-if until it moves again
+        widgets.set_value(f"_v_{key}", side)
     thr = widgets.threshold(st, spec, key)
     pol = make_policy(name, threshold=thr, **extra)
     ex = decide(pol, tr)

@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 from app import params as P
-from app import sidebar
+from app import sidebar, widgets
 from core.bundle import ModelBundle
 from core.policies import FractionalReduction, HybridEDR, Policy, ThresholdPolicy
 from core.tokenizer import TokenInfo
@@ -50,8 +50,7 @@ def draw(b: ModelBundle) -> dict:
     options = ["unknown"] + list(b.label_names)
     kind = (b.task.name if b.task else None, b.is_pair, tuple(b.label_names))
     if ss.get("pg_kind") not in (None, kind):          # another task's model starts over from its own examples
-        for k in ("pg_text", "pg_text_b", "pg_label", "pg_run", "pg_example", "pg_group", "pg_auto"):
-            ss.pop(k, None)
+        widgets.forget("pg_text", "pg_text_b", "pg_label", "pg_run", "pg_example", "pg_group", "pg_auto")
     ss["pg_kind"] = kind
     first = exs[0] if exs else {"text": "a gorgeous , witty , seductive movie .", "text_b": "", "label": -1}
     from_url = st.query_params.get("text") is not None
@@ -137,10 +136,10 @@ def token_notes(tokens: TokenInfo, text: str, text_b: str | None) -> None:
                    + (f" The URL keeps the first {P.TEXT_URL_CHARS} characters."
                       if len(text) > P.TEXT_URL_CHARS else ""))
     if tokens.n_text and tokens.unknown_share >= UNKNOWN_WARN_SHARE:
-        st.warning(f"{tokens.n_unknown} of the {tokens.n_text} word pieces are unknown to this model ([UNK]): "
-                   "its prediction says little about this text. Try words in the model's language.", icon="⚠️")
+        st.warning(f"{unknown_words(tokens.n_unknown, tokens.n_text)} unknown to this model ([UNK]): its prediction "
+                   "says little about this text. Try words in the model's language.", icon="⚠️")
     pieces = " ".join(f"⚠{p}" if u else p for p, u, s in zip(tokens.pieces, tokens.unknown, tokens.special) if not s)
-    with st.expander(f"what the model reads: {tokens.n_text} word pieces"
+    with st.expander(f"what the model reads: {pieces_word(tokens.n_text)}"
                      + (f", {tokens.n_unknown} unknown" if tokens.n_unknown else "")):
         st.text(f"input ({tokens.n_tokens} tokens): {text[:300]}" + ("…" if len(text) > 300 else "")
                 + (f"\nsecond: {text_b[:300]}" if text_b else ""))
@@ -159,3 +158,14 @@ def threshold_of(policy: Policy) -> float | None:
     if isinstance(policy, ThresholdPolicy) and np.ndim(policy.threshold) == 0:
         return float(policy.threshold)
     return None
+
+
+def pieces_word(n: int) -> str:
+    return f"{n:,} word piece" + ("" if n == 1 else "s")
+
+
+def unknown_words(unknown: int, total: int) -> str:
+    """'the only word piece is' / 'all 3 word pieces are' / '2 of the 5 word pieces are' — for 'unknown…'."""
+    if unknown == total:
+        return "The only word piece is" if total == 1 else f"All {total:,} word pieces are"
+    return f"{unknown:,} of the {pieces_word(total)} " + ("is" if unknown == 1 else "are")

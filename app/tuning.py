@@ -104,7 +104,9 @@ def certified_section(sel: Selection, tr: Trace, mlabel: str) -> None:
     method = widgets.choice(c[3], "method", ["ltt", "crc"], "thr_method", "ltt",
                             format_func={"ltt": "Learn-then-Test", "crc": "conformal risk control"}.get)
     cal, rep, cal_what, rep_what = _calibration_choice(sel, tr)
-    warn = holdout_warning(sel.bundle.card)
+    warn = (holdout_warning(sel.bundle.card) if sel.bundle.trace is None else
+            "a recorded trace does not say what its model was trained on: if these samples were in its training "
+            "data, the calibration risk is optimistic and the certificate does not hold")
     if warn:
         st.warning(warn.replace("warning: ", "").capitalize() + ".", icon="⚠️")
     try:

@@ -44,6 +44,13 @@ def remember(key: str) -> Any:
     return ss[key]
 
 
+def forget(*keys: str) -> None:
+    """Drop widgets' values and their remembered copies: they start from their defaults when next drawn."""
+    for key in keys:
+        st.session_state.pop(key, None)
+        st.session_state.pop(_store(key), None)
+
+
 def set_value(key: str, value: Any) -> None:
     """Change a widget's value from code, before it is drawn in this run (and for later runs)."""
     st.session_state[key] = value

@@ -98,3 +98,10 @@ def test_a_trace_store_folder_opens_like_a_trace_file(make_app, foreign_trace, t
 def test_a_missing_trace_path_says_what_it_accepts(make_app, tmp_path):
     at = _open_trace(make_app, tmp_path / "nowhere.parquet")
     assert any("or of a store folder" in e.value for e in at.sidebar.error)
+
+
+def test_certifying_on_a_trace_warns_about_the_trace_not_a_model_card(make_app, foreign_trace):
+    at = _open_trace(make_app, foreign_trace, page="thresholds", policy="maxprob")
+    warns = [w.value for w in at.warning]
+    assert any("a recorded trace does not say what its model was trained on" in w.lower() for w in warns)
+    assert not any("model card" in w for w in warns)

@@ -118,6 +118,17 @@ def test_the_learn_slider_starts_where_the_sidebar_is(make_app):
     assert at.number_input(key="ln_entropy_num").value == pytest.approx(0.42)
 
 
+def test_the_learn_slider_follows_later_sidebar_moves_and_keeps_its_own_until_then(make_app):
+    at = make_app(page="learn", topic="entropy", policy="entropy", threshold="0.42")
+    at.slider(key="ln_entropy").set_value(0.2).run()                     # a what-if on the Learn page
+    at.sidebar.number_input(key="sb_thr_entropy_num").set_value(0.55).run()   # then the sidebar moves
+    assert at.slider(key="ln_entropy").value == pytest.approx(0.55)
+    at.slider(key="ln_entropy").set_value(0.1).run()
+    at.button_group(key="ln_topic").set_value("patience").run()
+    at.button_group(key="ln_topic").set_value("entropy").run()            # away and back: the what-if stays
+    assert at.slider(key="ln_entropy").value == pytest.approx(0.1)
+
+
 def test_every_threshold_can_be_typed(make_app):
     at = make_app(policy="maxprob", threshold="0.8")
     at.sidebar.number_input(key="sb_thr_maxprob_num").set_value(0.91).run()
@@ -129,3 +140,12 @@ def test_a_mostly_unknown_text_is_flagged_and_its_pieces_shown(make_app):
     at = submit_sentence(make_app(), "😀😀😀 🎬🎬")
     assert any("unknown to this model ([UNK])" in w.value for w in at.warning)
     assert any("⚠[UNK]" in t.value for t in at.text)
+
+
+def test_unknown_pieces_are_counted_in_plain_words():
+    from app.sentence_form import pieces_word, unknown_words
+    assert unknown_words(1, 1) == "The only word piece is"
+    assert unknown_words(3, 3) == "All 3 word pieces are"
+    assert unknown_words(1, 4) == "1 of the 4 word pieces is"
+    assert unknown_words(2, 5) == "2 of the 5 word pieces are"
+    assert pieces_word(1) == "1 word piece" and pieces_word(1200) == "1,200 word pieces"

@@ -118,3 +118,17 @@ def test_switching_to_a_pair_model_starts_from_its_examples(make_app):
     assert not at.exception and not at.info
     assert at.text_area(key="pg_text_b").value                      # a pair, ready to run
     assert next(m.value for m in at.metric if m.label == "exit block").endswith("of 3")
+
+
+def test_switching_to_a_pair_model_starts_from_its_own_examples(make_app):
+    """The Playground of an SST-2 model, then the MRPC model from the sidebar: both sentences come from MRPC's
+    examples (not the SST-2 example beside an MRPC second sentence)."""
+    from core.data import load_task
+    at = make_app(model="tiny-sst2")
+    sst2_text = at.text_area(key="pg_text").value
+    at.sidebar.selectbox(key="sb_model").set_value("tiny-mrpc").run()
+    assert not at.exception, [e.value for e in at.exception]
+    mrpc = load_task("mrpc", "validation", limit=12)
+    pair = (at.text_area(key="pg_text").value, at.text_area(key="pg_text_b").value)
+    assert pair[0] != sst2_text
+    assert pair in set(zip(mrpc["text"], mrpc["text_b"]))
