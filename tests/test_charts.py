@@ -222,3 +222,18 @@ def test_picked_samples_reads_clicks_boxes_and_lassos_as_the_browser_sends_them(
                       {"curve_number": 3}, {"customdata": {"0": 166}}], "box": [], "lasso": []}
     assert charts.picked_samples(sel) == [3, 12, 166]
     assert charts.picked_samples(None) == [] and charts.picked_samples({"points": []}) == []
+
+
+def test_reliability_legend_sits_below_the_plot_and_every_minilm_layer_is_labelled():
+    """The legend beside a reliability diagram in a half-width column squeezed the plot to ~100 px; the weight
+    charts labelled every other of a 6-block model's 36 linears."""
+    import numpy as np
+
+    from app import charts
+    conf = np.tile(np.linspace(0.55, 0.95, 5), (6, 1))
+    fig = charts.reliability(conf, conf, np.ones((6, 5), int))
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0
+    names = [f"blocks.{b}.{m}" for b in range(6) for m in ("attn.query", "attn.key", "attn.value", "attn.out",
+                                                           "ffn_in", "ffn_out")]
+    fig = charts.sign_balance(names, np.full(36, 0.5))
+    assert len(fig.layout.xaxis.ticktext) == 36

@@ -165,8 +165,9 @@ def reliability(confidence: np.ndarray, accuracy: np.ndarray, count: np.ndarray,
                                                "%{customdata} samples<extra>block " + str(b + 1) + "</extra>"))
     fig.update_xaxes(title_text="mean confidence max p (per bin)", range=[0, 1.02], automargin=True)
     fig.update_yaxes(title_text="accuracy (per bin)", range=[0, 1.02])
-    fig.update_layout(title="Reliability diagram per exit", height=360, margin=dict(_MARGIN, r=100),
-                      legend=dict(orientation="v", x=1.02, y=1, xanchor="left", yanchor="top", font=dict(size=10)))
+    fig.update_layout(title="Reliability diagram per exit", height=420, margin=_MARGIN,   # legend below: the
+                      legend=dict(orientation="h", x=0, y=-0.22, xanchor="left", yanchor="top",  # plot keeps its
+                                  font=dict(size=10)))                                            # width in a column
     return fig
 
 
