@@ -47,7 +47,8 @@ def test_a_typed_sentence_does_not_inherit_the_examples_label(make_app):
 
 
 @pytest.mark.parametrize("policy, threshold", [("entropy", "0.3"), ("maxprob", "0.7"), ("patience", "2"),
-                                               ("margin", "0.5"), ("frac_reduction", "0.1"), ("edr", "0.4")])
+                                               ("margin", "0.5"), ("frac_reduction", "0.1"), ("edr", "0.4"),
+                                               ("norm_entropy", "0.5"), ("lte", "0.5")])
 def test_the_exit_is_explained_in_words_in_the_policys_own_terms(make_app, app_env, policy, threshold):
     at = make_app(policy=policy, threshold=threshold)
     text = "a gorgeous , witty , seductive movie ."

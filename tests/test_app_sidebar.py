@@ -95,6 +95,8 @@ def test_uploaded_csv_is_analysed(make_app):
     at = make_app(page="thresholds")
     at.sidebar.radio(key="sb_data").set_value("upload").run()
     assert any("No file uploaded yet" in i.value for i in at.info) and not at.error      # a normal state, no error
+    shown = [c.value for c in at.caption] + [m.value for m in at.markdown] + [i.value for i in at.info]
+    assert not any("None" in v for v in shown), [v for v in shown if "None" in v]        # not "uploaded None"
     rows = "\n".join(f"{t},{y}" for t, y in [("a wonderful film", 1), ("dull and lifeless", 0),
                                              ("\"great, great fun\"", "positive"), ("awful", "negative")] * 5)
     at.sidebar.file_uploader(key="sb_upload").upload("mine.csv", f"text,label\n{rows}\n".encode(), "text/csv")

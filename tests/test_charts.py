@@ -42,6 +42,7 @@ def test_signal_curves_threshold_line_and_exit_marker():
     assert len(fig.data) == 6
     (thr,) = _named(fig, "threshold")
     assert list(thr.y) == [0.5, 0.5]
+    assert "text" in thr.mode and thr.text[-1] == "threshold 0.5 · exit when below"     # labelled, not hover-only
     (ex,) = _named(fig, "exit")
     assert list(ex.x) == [e + 1]
     assert ex.y[0] == pytest.approx(float(tr.entropy[3, e]))
@@ -237,3 +238,20 @@ def test_reliability_legend_sits_below_the_plot_and_every_minilm_layer_is_labell
                                                            "ffn_in", "ffn_out")]
     fig = charts.sign_balance(names, np.full(36, 0.5))
     assert len(fig.layout.xaxis.ticktext) == 36
+
+
+def test_flops_read_as_people_write_them():
+    from app.charts.common import fmt_flops
+    assert fmt_flops(1.94e9) == "1.94 GFLOPs" and fmt_flops(1_940e6) == "1.94 GFLOPs"
+    assert fmt_flops(385e6) == "385 MFLOPs" and fmt_flops(12_300) == "12.3 kFLOPs" and fmt_flops(512) == "512 FLOPs"
+    assert "e+" not in fmt_flops(1.94e15)
+
+
+def test_the_gradient_window_is_shaded_only_where_the_weights_reach_it():
+    import numpy as np
+
+    from app import charts
+    narrow = charts.latent_histogram(np.linspace(-0.05, 0.05, 11), np.ones(10, int), "b0.query", latent=False)
+    assert not narrow.layout.shapes                                     # stored ±α: no |w| < 1 window to show
+    wide = charts.latent_histogram(np.linspace(-1.5, 1.5, 31), np.ones(30, int), "b0.query", latent=True)
+    assert len(wide.layout.shapes) == 1 and wide.layout.shapes[0].x0 == -1 and wide.layout.shapes[0].x1 == 1

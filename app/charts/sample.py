@@ -111,8 +111,10 @@ def signal_curves(stats: Mapping[str, Stat], policy_key: str | None = None, thre
         yrange = _finite_range(st_.range, y)
         if is_pol and threshold is not None:
             verb = "exit when below" if direction == "below" else "exit when ≥"
-            traces.append(go.Scatter(x=[0.5, n_blocks + 0.5], y=[threshold, threshold], mode="lines",
+            traces.append(go.Scatter(x=[0.5, n_blocks + 0.5], y=[threshold, threshold], mode="lines+text",
                                      name="threshold", line=dict(color=THRESHOLD_COLOR, dash="dash"),
+                                     text=["", f"threshold {threshold:.4g} · {verb}"], textposition="top left",
+                                     textfont=dict(color=THRESHOLD_COLOR, size=11),     # labelled on the chart
                                      hovertemplate=f"threshold {threshold:.4g} ({verb})<extra></extra>",
                                      showlegend=False, xaxis=xa, yaxis=ya))
             yrange = _finite_range(st_.range, np.append(y, threshold))
