@@ -107,16 +107,31 @@ def replace_between(text: str, name: str, body: str) -> str:
     return head + start + "\n" + body.rstrip("\n") + "\n" + end + rest.split(end, 1)[1]
 
 
-def write_readme(readme: str | Path, rows: list, header: list[str]) -> None:
-    """The README's two generated tables: "Scale out" (out of core, recording per device) and the rest."""
+def kept_lines(text: str, name: str, ran: list[str]) -> list[str]:
+    """The table lines between ``name``'s markers that came from benches *not* run this time (kept as they were)."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start not in text or end not in text:
+        return []
+    body = text.split(start, 1)[1].split(end, 1)[0]
+    return [line for line in body.splitlines() if line.startswith("| ") and "(`bench/" in line
+            and not any(f"(`bench/{b}`)" in line for b in ran)]
+
+
+def write_readme(readme: str | Path, rows: list, header: list[str], ran: list[str] | None = None) -> None:
+    """The README's two generated tables: "Scale out" (out of core, recording per device) and the rest. Rows of
+    benches not in ``ran`` (a run with --only) stay as they were, with a note of it."""
     path = Path(readme)
     text = path.read_text()
-    scale = [r for r in rows if is_scale_row(r)]
-    rest = [r for r in rows if not is_scale_row(r)]
-    if scale:
-        text = replace_between(text, "scale", markdown_table(scale, header))
-    if rest:
-        text = replace_between(text, "bench", markdown_table(rest, header))
+    ran = ran if ran is not None else sorted({r[0].split("(`bench/")[-1].split("`)")[0] for r in rows})
+    for name, part in (("scale", [r for r in rows if is_scale_row(r)]),
+                       ("bench", [r for r in rows if not is_scale_row(r)])):
+        old = kept_lines(text, name, ran)
+        if not part and not old:
+            continue
+        note = [f"Rows of {', '.join(sorted({l.split('(`bench/')[-1].split('`)')[0] for l in old}))} are from an "
+                "earlier run."] if old else []
+        table = markdown_table(part, header + note)
+        text = replace_between(text, name, table.rstrip("\n") + ("\n" + "\n".join(old) if old else "") + "\n")
     path.write_text(text)
 
 
@@ -157,7 +172,7 @@ def main(argv=None) -> int:
         if a.out:
             Path(a.out).write_text(markdown_table(rows, header))
         if a.readme:
-            write_readme(a.readme, rows, header)
+            write_readme(a.readme, rows, header, ran=names)
     print(report)
     return 1 if failed else 0
 

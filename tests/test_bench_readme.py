@@ -43,3 +43,18 @@ def test_a_readme_without_markers_is_refused(tmp_path):
     readme.write_text("# no markers\n")
     with pytest.raises(SystemExit, match="scale:start"):
         write_readme(readme, table_rows("bench_record.py", RECORD_OUT), ["h"])
+
+
+def test_a_partial_run_keeps_the_rows_of_the_benches_it_did_not_run(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(README)
+    write_readme(readme, table_rows("bench_policies.py", POLICIES_OUT) + table_rows("bench_record.py", RECORD_OUT),
+                 ["First run."])
+    newer = POLICIES_OUT.replace("0.310 s", "0.290 s")
+    write_readme(readme, table_rows("bench_policies.py", newer), ["Second run."], ran=["bench_policies.py"])
+    text = readme.read_text()
+    bench = text.split("<!-- bench:start -->")[1].split("<!-- bench:end -->")[0]
+    scale = text.split("<!-- scale:start -->")[1].split("<!-- scale:end -->")[0]
+    assert "0.290 s" in bench and "0.310 s" not in bench and "Second run." in bench
+    assert "410 sentences/s" in scale and "bench_record.py are from an earlier run" in scale
+    assert scale.count("1,000,000 × 12") == 1
