@@ -166,7 +166,7 @@ def main(argv=None) -> int:
     if a.report:
         Path(a.report).write_text(report)
     if a.out or a.readme:
-        header = [f"Measured by `bench/run_all.py --out` on {time.strftime('%Y-%m-%d')}: {machine()}; load average "
+        header = [f"Measured by `bench/run_all.py` on {time.strftime('%Y-%m-%d')}: {machine()}; load average "
                   f"{load0:.1f} at the start and {os.getloadavg()[0]:.1f} at the end (other work on the machine "
                   "stretches wall-clock figures). Each ratio is measured side by side in one run."]
         if a.out:
