@@ -29,7 +29,7 @@ from core.policies import make_policy
 from core.salience import salience
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = ["beex-sst2", "minilm-ee-sst2", "minilm-ee-sst2-bin", "minilm-ee-mrpc-slim"]
+MODELS = sorted(p.name for p in (ROOT / "assets" / "models").glob("*") if (p / "config.json").is_file())  # all shipped
 
 
 def sentence(task: str, words: int) -> tuple[str, str | None]:
