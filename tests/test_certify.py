@@ -336,9 +336,21 @@ def test_cli_end_to_end_on_a_shipped_model(tmp_path, monkeypatch, capsys):
                  "maxprob", "--limit", "48", "--html", str(out)]) == 0
     captured = capsys.readouterr()
     text = captured.out
-    assert "calibration rows" in captured.err        # the shipped beex-sst2 was trained on all of train
+    assert "calibration rows" not in captured.err    # the shipped beex-sst2 trained on train − calibration
     assert "calibration (n = 48)" in text and "dev (n = 48)" in text and "dev risk" in text
     assert text.count("entropy") >= 2 and "maxprob" in text and "nothing below ε" in text
     page = out.read_text(encoding="utf-8")
     assert "beex-sst2" in page and "Risk along the grid" in page and "<script src" not in page
-    assert "calibration rows" in page                # the warning travels with the report
+    assert "calibration rows" not in page
+    # a copy whose card says it trained on all of train: the CLI warns, and the warning travels with the report
+    import json
+    import shutil
+    seen = tmp_path / "beex-sst2"
+    shutil.copytree(REPO_MODEL, seen)
+    card = json.loads((seen / "card.json").read_text())
+    card["train"]["config"]["holdout"] = False
+    (seen / "card.json").write_text(json.dumps(card))
+    assert main(["--model", str(seen), "--epsilon", "0.2", "--delta", "0.1", "--policy", "entropy", "--limit", "48",
+                 "--html", str(out)]) == 0
+    assert "calibration rows" in capsys.readouterr().err
+    assert "calibration rows" in out.read_text(encoding="utf-8")

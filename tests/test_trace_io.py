@@ -197,7 +197,8 @@ def test_malformed_files_of_other_kinds(tmp_path):
         return str(err.value)
 
     assert msg(tmp_path / "missing.parquet") == (f"no trace file at {tmp_path / 'missing.parquet'}: give the path of "
-                                                 f"a .parquet or .npz trace {SEE}")
+                                                 "a .parquet or .npz trace, or of a store folder written by "
+                                                 f"`python -m core.inference record --out` {SEE}")
     csv = tmp_path / "t.csv"
     csv.write_text("logits,label\n1,0\n")
     assert msg(csv) == (f"{csv} is neither a Parquet nor an NPZ file (it starts with b'logi'): write the trace with "
