@@ -126,7 +126,7 @@ def write_readme(readme: str | Path, rows: list, header: list[str], ran: list[st
     for name, part in (("scale", [r for r in rows if is_scale_row(r)]),
                        ("bench", [r for r in rows if not is_scale_row(r)])):
         old = kept_lines(text, name, ran)
-        if not part and not old:
+        if not part:                       # nothing of this table ran: it stays exactly as it was
             continue
         note = [f"Rows of {', '.join(sorted({l.split('(`bench/')[-1].split('`)')[0] for l in old}))} are from an "
                 "earlier run."] if old else []

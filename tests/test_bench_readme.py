@@ -58,3 +58,15 @@ def test_a_partial_run_keeps_the_rows_of_the_benches_it_did_not_run(tmp_path):
     assert "0.290 s" in bench and "0.310 s" not in bench and "Second run." in bench
     assert "410 sentences/s" in scale and "bench_record.py are from an earlier run" in scale
     assert scale.count("1,000,000 × 12") == 1
+
+
+def test_a_table_none_of_whose_benches_ran_stays_exactly_as_it_was(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(README)
+    write_readme(readme, table_rows("bench_policies.py", POLICIES_OUT) + table_rows("bench_record.py", RECORD_OUT),
+                 ["First run."])
+    scale = lambda: readme.read_text().split("<!-- scale:start -->")[1].split("<!-- scale:end -->")[0]  # noqa: E731
+    before = scale()
+    app_out = "Playground page rerun\n  rerun, median of 15      117 ms   goal ≤ 300 ms  ✓"
+    write_readme(readme, table_rows("bench_app.py", app_out), ["Second run."], ran=["bench_app.py"])
+    assert scale() == before and "117 ms" in readme.read_text()
