@@ -49,8 +49,9 @@ def best_threshold_section(sel: Selection, tr: Trace, x: str, mlabel: str) -> No
         st.warning(f"No threshold meets “{tuned.target}” on the tuning half: showing the closest one.")
     r = st.columns([1, 1, 1, 2], vertical_alignment="center")
     r[0].metric(f"best {pol.symbol}", f"{tuned.threshold:.4g}", help=tuned.target)
-    r[1].metric(f"{mlabel}, held-out half", f"{tuned.test['metric']:.4f}", delta=f"{-tuned.test['drop']:+.4f}",
-                help="the change against the full model on the same half")
+    r[1].metric(f"{mlabel}, held-out half", f"{tuned.test['metric']:.4f}",
+                help="the change against the full model on the same half",
+                **change_delta(-tuned.test["drop"], "vs full"))
     r[2].metric("layer speed-up, held-out half", f"{tuned.test['layer_speedup']:.3f}×")
     if r[3].button("apply this threshold", disabled=abs(tuned.threshold - (sel.threshold or 0)) < 1e-12):
         sidebar.request_policy(sel.policy_name, tuned.threshold)
@@ -116,17 +117,17 @@ def certified_section(sel: Selection, tr: Trace, mlabel: str) -> None:
         st.error(str(e), icon="⚠️")
         return
     st.session_state["_thr_cert"] = (sel.policy.name, cert)
-    m = st.columns([1, 1, 1, 1, 2], vertical_alignment="center")
+    m = st.columns([1, 1, 1, 1.2, 1.6], vertical_alignment="center")
     sym = sel.policy.symbol
     m[0].metric(f"certified {sym}", "full model" if cert.threshold is None else f"{cert.threshold:.4g}",
                 help=f"calibrated on {cal_what}")
     m[1].metric("risk bound", f"{cert.bound:.4f}", help=f"empirical on calibration: {cert.empirical_risk:.4f}")
     m[2].metric("realized risk", f"{real.risk:.4f}", help=f"on the report data: {rep_what}",
                 delta=f"{'within' if real.within else 'above'} ε", delta_color="normal" if real.within else "inverse")
-    m[3].metric(f"{mlabel} on the report data", f"{real.metric:.4f}",
+    m[3].metric(f"{mlabel}, report data", f"{real.metric:.4f}",
                 help=f"on the report data ({rep_what}): full model {real.full_metric:.4f} → {real.metric:.4f} at the "
                      f"certified threshold; layer speed-up {real.layer_speedup:.2f}×",
-                **change_delta(real.metric - real.full_metric))
+                **change_delta(real.metric - real.full_metric, "vs full"))
     if m[4].button("apply the certified threshold", disabled=cert.threshold is None):
         sidebar.request_policy(sel.policy_name, cert.threshold)
     st.info(guarantee_text(cert), icon="🛡️")

@@ -28,6 +28,8 @@ def test_best_threshold_matches_core(make_app, dev_trace):
     want = best_threshold(tune, test, "entropy", target_drop=0.01, thresholds=grid, min_block=0)
     assert metric_value(at, "best S") == f"{want.threshold:.4g}"
     assert metric_value(at, "accuracy, held-out half") == f"{want.test['metric']:.4f}"
+    delta = next(m.delta for m in at.metric if m.label == "accuracy, held-out half")
+    assert delta == (f"{-want.test['drop']:+.4f} vs full" if round(want.test["drop"], 4) else "±0.0000 vs full")
     table = _table(at, "half")
     assert table["half"].tolist() == ["tuning", "held-out"]
     assert table["accuracy"].tolist() == pytest.approx([want.tune["metric"], want.test["metric"]])
