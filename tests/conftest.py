@@ -259,7 +259,12 @@ def tiny_tokenizer(kind: str, texts: list[str]):
     spm = SentencePieceUnigramTokenizer()
     spm.train_from_iterator([t.lower() for t in texts], vocab_size=400, show_progress=False, unk_token="<unk>",
                             special_tokens=["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"])
-    return T.AlbertTokenizer(vocab=[tuple(v) for v in json.loads(spm.to_str())["model"]["vocab"]])
+    # Unigram training is not deterministic, and a piece made of one repeated character ("..") makes exact ties
+    # ("..." = ".." + "." = "." + ".."), which transformers' and core's Unigram lattices break differently: the
+    # tiny vocabulary leaves such pieces out (the test is about the model's logits, not tie-breaking)
+    vocab = [tuple(v) for v in json.loads(spm.to_str())["model"]["vocab"]
+             if not (len(v[0].lstrip("▁")) > 1 and len(set(v[0].lstrip("▁"))) == 1)]
+    return T.AlbertTokenizer(vocab=vocab)
 
 
 def tiny_config(kind: str, vocab_size: int):
