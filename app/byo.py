@@ -18,6 +18,7 @@ from core.bundle import ModelBundle, card_task
 from core.cache import cache_dir
 from core.data import get_task, task_names
 from core.trace import Trace, TraceError
+from core.trace_store import MANIFEST
 
 NEEDS_A_MODEL = {"Playground": "type sentences and run them through the blocks",
                  "Binarized weights": "read the model's weights"}
@@ -86,7 +87,8 @@ def read_trace(data: bytes, name: str) -> Trace:
 
 @st.cache_data(max_entries=2, show_spinner="Reading the trace store…")
 def read_store(path: str, stamp: str) -> Trace:
-    """A whole trace store in memory (``stamp``: its path and manifest time, so a re-recorded store is re-read)."""
+    """A whole trace store in memory (``stamp``: its path and manifest time, so a re-recorded store is re-read);
+    a path that is neither a file nor a store raises core's TraceError, which says what it accepts."""
     from core.trace_io import read_trace as _read
     return _read(path)
 
@@ -105,13 +107,10 @@ def trace_section(warns: list[str]) -> ModelBundle | None:
             data, name = up.getvalue(), up.name
         elif path:
             p = Path(path).expanduser()
-            if p.is_dir():                 # a store folder from `core.inference record --out`
-                mf = p / "manifest.json"
+            if not p.is_file():            # a store folder (`core.inference record --out`), or core says why not
+                mf = p / MANIFEST
                 stamp = f"{p.resolve()}:{mf.stat().st_mtime_ns if mf.is_file() else 0}"
                 return trace_bundle(read_store(str(p), stamp), p.name, hashlib.sha256(stamp.encode()).hexdigest()[:16])
-            if not p.is_file():
-                raise TraceError(f"no trace file at {p}: give the path of a .parquet or .npz trace, or of a store "
-                                 "folder written by `python -m core.inference record --out`")
             data, name = p.read_bytes(), p.name
         else:
             sb.info("Upload a trace recorded elsewhere, or type its path: every dataset page then works on it.")

@@ -26,7 +26,7 @@ from core.policies import DEFAULT_GRID_SIZE, POLICIES, Exits, Oracle, Policy, Th
 from core.policies import decide as decide_in_memory
 from core.segments import outcome_codes
 from core.sweep import SWEEP_COLUMNS, policy_template, sweep_counts, sweep_frame, sweep_thresholds
-from core.trace_store import TraceStore, stratified_rows
+from core.trace_store import TraceStore
 
 
 def _zeros(store: TraceStore, thr) -> np.ndarray:
@@ -163,3 +163,26 @@ def sample_embeddings(store: TraceStore, block: int, n: int = 5000, policy: Poli
     rows = stratified_rows(strata, n, seed, floor)
     x, protos, space = store.embeddings(block, rows)
     return EmbeddingSample(rows=rows, x=x, prototypes=protos, space=space, stratum=strata[rows], block=int(block))
+
+
+def stratified_rows(strata: np.ndarray, n: int, seed: int = 0, floor: int = 20) -> np.ndarray:
+    """Sorted rows of a sample of ``n`` drawn without replacement, stratified by ``strata`` (N,) (any labels,
+    e.g. each sample's cohort): proportional allocation by largest remainder, but at least ``floor`` rows of
+    every stratum that has them, so a rare cohort (destructive overthinking: a few %) still shows on the map.
+    (scikit-learn's stratified splits allocate proportionally only and refuse strata of one member.)"""
+    strata = np.asarray(strata).reshape(-1)
+    if n >= len(strata):
+        return np.arange(len(strata))
+    keys, inv, sizes = np.unique(strata, return_inverse=True, return_counts=True)
+    base = np.minimum(sizes, floor)
+    spare = max(n - int(base.sum()), 0)
+    extra = (sizes - base) * spare / max(int((sizes - base).sum()), 1)
+    take = base + np.floor(extra).astype(np.int64)
+    short = n - int(take.sum())
+    if short > 0:                                      # largest remainders first, where rows are left
+        room = np.flatnonzero(take < sizes)
+        take[room[np.argsort(-(extra - np.floor(extra))[room], kind="stable")[:short]]] += 1
+    rng = np.random.default_rng(seed)
+    picked = [rng.choice(np.flatnonzero(inv == s), size=int(min(take[s], sizes[s])), replace=False)
+              for s in range(len(keys))]
+    return np.sort(np.concatenate(picked)) if picked else np.zeros(0, np.int64)

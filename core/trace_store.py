@@ -384,26 +384,3 @@ def save_store(trace: Trace, folder: str | os.PathLike, chunk_rows: int | None =
         w.abort()
         raise
     return write_manifest(folder, [part], trace.flops_per_block, trace.flops_embed, trace.meta, trace.prototypes)
-
-
-def stratified_rows(strata: np.ndarray, n: int, seed: int = 0, floor: int = 20) -> np.ndarray:
-    """Sorted rows of a sample of ``n`` drawn without replacement, stratified by ``strata`` (N,) (any labels,
-    e.g. each sample's cohort): proportional allocation by largest remainder, but at least ``floor`` rows of
-    every stratum that has them, so a rare cohort (destructive overthinking: a few %) still shows on the map.
-    (scikit-learn's stratified splits allocate proportionally only and refuse strata of one member.)"""
-    strata = np.asarray(strata).reshape(-1)
-    if n >= len(strata):
-        return np.arange(len(strata))
-    keys, inv, sizes = np.unique(strata, return_inverse=True, return_counts=True)
-    base = np.minimum(sizes, floor)
-    spare = max(n - int(base.sum()), 0)
-    extra = (sizes - base) * spare / max(int((sizes - base).sum()), 1)
-    take = base + np.floor(extra).astype(np.int64)
-    short = n - int(take.sum())
-    if short > 0:                                      # largest remainders first, where rows are left
-        room = np.flatnonzero(take < sizes)
-        take[room[np.argsort(-(extra - np.floor(extra))[room], kind="stable")[:short]]] += 1
-    rng = np.random.default_rng(seed)
-    picked = [rng.choice(np.flatnonzero(inv == s), size=int(min(take[s], sizes[s])), replace=False)
-              for s in range(len(keys))]
-    return np.sort(np.concatenate(picked)) if picked else np.zeros(0, np.int64)

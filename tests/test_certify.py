@@ -18,15 +18,14 @@ from core.certify import (
     guarantee_text,
     hb_p_values,
     holdout_warning,
-    main,
     realized,
     risk_counts,
     sample_risk,
     smallest_epsilon,
     smallest_epsilon_text,
-    table,
     upper_bound,
 )
+from core.certify_cli import main, table
 from core.policies import POLICIES, EntropyThreshold, MaxProb, ThresholdPolicy, decide, make_policy
 from core.trace import Trace
 

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from core.chunked import stratified_rows
 from core.config import preset
 from core.data import load_task
 from core.model import MultiExitEncoder
@@ -16,7 +17,7 @@ from core.projection import embeddings_at
 from core.runner import record, record_store
 from core.tokenizer import train_wordpiece
 from core.trace import TraceError
-from core.trace_store import StoreWriter, TraceStore, save_store, stratified_rows, write_manifest
+from core.trace_store import StoreWriter, TraceStore, save_store, write_manifest
 
 ARRAYS = ("logits", "probs", "entropy", "entropy_norm", "pooled", "proto_emb", "proto_dist", "lte", "labels",
           "flops_per_block", "prototypes")
