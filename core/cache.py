@@ -12,16 +12,11 @@ import hashlib
 import os
 from pathlib import Path
 
+from core.paths import cache_dir  # noqa: F401  (re-exported: the cache's folder)
 from core.trace import Trace, TraceError
 
 RECORDER_VERSION = "1"
 Inputs = tuple[list, "list | None", list, dict]      # texts, texts_b, labels, meta
-
-
-def cache_dir() -> Path:
-    d = Path(os.environ.get("EXITLENS_CACHE", Path.home() / ".cache" / "exitlens"))
-    d.mkdir(parents=True, exist_ok=True)
-    return d
 
 
 def model_key(model_dir: str | os.PathLike) -> str:

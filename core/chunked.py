@@ -9,7 +9,7 @@ so a sample's numbers are the same in any chunk. The per-chunk work reuses the i
 the summing is here. Memory: one chunk (≈ 32 MB of rows) plus the per-threshold counts.
 
     sweep(store, policy, thresholds)       sweep_all(store, n, …, grids)       decide(store, policy) → Exits
-    calibration(store, n_bins)             cohorts(store, policy)              certify(store, policy, ε, δ, …)
+    calibration(store, n_bins)             cohorts(store, policy)
     cohort_strata(store, policy)           sample_embeddings(store, block, n, policy): the projection's points
 """
 from __future__ import annotations
@@ -101,24 +101,6 @@ def cohorts(store: TraceStore, policy: Policy | None = None) -> dict[str, np.nda
             found.setdefault(name, []).append(chunk.rows[idx])
     keep = [k for k in COHORTS if k in found and (store.has_labels or k == "multi_flip")]
     return {k: np.sort(np.concatenate(found[k])) for k in keep}
-
-
-def certify(store: TraceStore, policy, epsilon: float, delta: float = 0.1, risk: str = "induced",
-            method: str = "ltt", grid=None):
-    """``core.certify.certify`` on the store's Trace (a ``Certificate``): risk and outcome counts added chunk by
-    chunk, in one pass."""
-    from core.certify import certify_counts, certify_grid, risk_counts  # MAPIE/scikit-learn: ~90 MB, only here
-
-    pol, thr = certify_grid(store, policy, epsilon, delta, risk, method, grid)
-    ordered, errors, mono, counts = None, 0, 0, None
-    for chunk in store.chunks():
-        o, e, m = risk_counts(chunk.trace, pol, thr)
-        if ordered is None:                       # the grid from conservative to fast: the same for every chunk
-            ordered, counts = o, _zeros(store, o)
-        errors, mono = errors + e[risk], mono + m[risk]
-        counts += sweep_counts(pol, chunk.trace, ordered)[0]
-    sw = sweep_frame(pol, ordered, counts, store.has_labels, store)
-    return certify_counts(pol, store.n, ordered, errors, mono, sw, epsilon, delta, risk, method)
 
 
 # ──────────────────────────────────────────────────────────────────────────────────────────────────

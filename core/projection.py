@@ -5,7 +5,7 @@
 * ``pca_2d`` — numpy SVD, deterministic signs, instant;
 * ``umap_2d`` — umap-learn on scikit-learn's exact k-nearest-neighbour graph (which skips pynndescent's
   numba compilation, most of a first UMAP's time here), prototypes fitted together with the samples;
-* ``project(trace, trace_id, block, method)`` — either, cached on disk under core.cache.cache_dir() /
+* ``project(trace, trace_id, block, method)`` — either, cached on disk under core.paths.cache_dir() /
   projections, written atomically; a cache that cannot be written never fails the map;
 * ``warm_umap()`` — compiles UMAP's numba code once per process in a background thread.
 
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from core.atomic import save_npz_atomic
-from core.cache import cache_dir
+from core.paths import cache_dir
 from core.trace import Trace
 
 METHODS = ("PCA", "UMAP")

@@ -44,6 +44,7 @@ from core.minilm import load_minilm, task_texts, task_token_ids, trim_vocab
 from core.model import MultiExitEncoder
 from core.runner import record
 from core.slenderize import slenderize
+from core.slim import slenderize_by_exits
 from core.tokenizer import encode_batch, load_minilm_tokenizer, train_wordpiece
 from core.train_state import has_train_state, load_train_state, save_train_state
 from core.train_step import StepLoss, load_teacher
@@ -140,7 +141,8 @@ def build(tc: TrainConfig, texts: list[str], n_classes: int):
         model.load_state_dict(base.state_dict())
         tok = checkpoint.load_tokenizer(tc.init)
         if tc.emb_rank or tc.slim_heads or tc.slim_ffn:   # COST-EFF: prune by every exit's loss, then distil
-            model = slenderize_by_exits(model, tok, tc, texts)
+            model = slenderize_by_exits(model, tok, tc, *load_rows(tc.task, "fit" if tc.holdout else "train",
+                                                                    tc.limit, tc.calib_seed))
         return model, tok
     if tc.init == "minilm":
 
@@ -156,33 +158,6 @@ def build(tc: TrainConfig, texts: list[str], n_classes: int):
     tok = checkpoint.load_tokenizer(tc.teacher) if tc.teacher else train_wordpiece(texts, vocab_size=tc.vocab_size)
     over.setdefault("max_len", max(tc.max_len, 64))
     return MultiExitEncoder(preset(tc.preset, vocab_size=tok.get_vocab_size(), **over)), tok
-
-
-def slenderize_by_exits(model: MultiExitEncoder, tok, tc: TrainConfig, texts: list[str],
-                        texts_b=None, labels=None, n_batches: int = 64) -> MultiExitEncoder:
-    """COST-EFF's "calibration by exits": first-order Taylor importance with the sum of every exit's label
-    loss, accumulated over ``n_batches`` fit batches, then the narrower model (core.slenderize)."""
-    from core.losses import exit_loss
-    from core.slenderize import taylor_scores
-
-    if labels is None:
-        texts, texts_b, labels = load_rows(tc.task, "fit" if tc.holdout else "train", tc.limit, tc.calib_seed)
-    g = np.random.default_rng(tc.seed)
-    order = g.permutation(len(texts))[: n_batches * tc.batch_size]
-    batches = [order[i:i + tc.batch_size] for i in range(0, len(order), tc.batch_size)]
-
-    def enc(idx):
-        e = encode_batch(tok, [texts[i] for i in idx], None if texts_b is None else [texts_b[i] for i in idx],
-                         max_len=tc.max_len)
-        return e, torch.as_tensor(labels[idx])
-
-    def loss_fn(m, batch):
-        e, y = batch
-        out = m(e["input_ids"], e["attention_mask"], e["token_type_ids"])
-        return exit_loss(out.logits, y, "sum")
-
-    scores = taylor_scores(model, (enc(idx) for idx in batches), loss_fn)
-    return slenderize(model, tc.slim_heads or None, tc.slim_ffn or None, tc.emb_rank or None, scores=scores)
 
 
 def length_bucketed(order: np.ndarray, lengths: np.ndarray, batch_size: int, g, pool: int = 50) -> list:

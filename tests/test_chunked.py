@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from core import chunked
+from core import certify_store, chunked
 from core.analysis import calibration, sweep, sweep_all
 from core.certify import certify
 from core.config import preset
@@ -98,7 +98,7 @@ def test_certificates_equal_in_memory(trace, method, risk, tmp_path):
     store = save_store(trace, tmp_path / "s", chunk_rows=128, batch_rows=128)
     for policy in ("maxprob", make_policy("edr", threshold=0.5, lam=0.5, min_block=1)):
         want = certify(trace, policy, 0.1, 0.1, risk, method)
-        got = chunked.certify(store, policy, 0.1, 0.1, risk, method)
+        got = certify_store.certify(store, policy, 0.1, 0.1, risk, method)
         pd.testing.assert_frame_equal(got.curve.to_frame(), want.curve.to_frame(), check_exact=True)
         assert got.to_dict() == want.to_dict() and got.index == want.index
     assert want.certified and want.curve.errors.max() > 0                   # something is certified, with errors
@@ -114,7 +114,7 @@ def test_partly_labelled_store_counts_exits_only(tmp_path):
     with pytest.raises(ValueError, match="needs the label of every sample"):
         chunked.calibration(store)
     with pytest.raises(ValueError, match="risk='consistency'"):
-        chunked.certify(store, "entropy", 0.05)
+        certify_store.certify(store, "entropy", 0.05)
 
 
 def test_embedding_sample_is_stratified_by_cohort(mrpc_trace, tmp_path):
