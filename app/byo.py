@@ -1,5 +1,5 @@
 """Bring your own: a Hugging Face classifier folder imported from the sidebar, or a trace recorded elsewhere
-opened without any model (core.hf, core.trace_io).
+opened without any model (core.hf.cli, core.trace.io).
 
 A trace alone carries every exit's outputs, so the dataset pages (Threshold debugger, Prototypes &
 overthinking, Compare, certification) work on it; the pages that must run the model (Playground, Binarized
@@ -14,11 +14,9 @@ from types import SimpleNamespace
 import streamlit as st
 
 from app import widgets
-from core.bundle import ModelBundle, card_task
-from core.cache import cache_dir
 from core.data import get_task, task_names
-from core.trace import Trace, TraceError
-from core.trace_store import MANIFEST
+from core.run import ModelBundle, cache_dir, card_task
+from core.trace import MANIFEST, Trace, TraceError
 
 NEEDS_A_MODEL = {"Playground": "type sentences and run them through the blocks",
                  "Binarized weights": "read the model's weights"}
@@ -79,7 +77,7 @@ def import_panel(src: Path) -> Path | None:
 def read_trace(data: bytes, name: str) -> Trace:
     import io
 
-    from core.trace_io import read_trace as _read
+    from core.trace import read_trace as _read
     f = io.BytesIO(data)
     f.name = name
     return _read(f, name)
@@ -89,7 +87,7 @@ def read_trace(data: bytes, name: str) -> Trace:
 def read_store(path: str, stamp: str) -> Trace:
     """A whole trace store in memory (``stamp``: its path and manifest time, so a re-recorded store is re-read);
     a path that is neither a file nor a store raises core's TraceError, which says what it accepts."""
-    from core.trace_io import read_trace as _read
+    from core.trace import read_trace as _read
     return _read(path)
 
 
@@ -97,7 +95,7 @@ def trace_section(warns: list[str]) -> ModelBundle | None:
     """The sidebar when a trace is opened instead of a model: an upload or a path; returns a model-less bundle."""
     sb = st.sidebar
     up = sb.file_uploader("a recorded trace (.parquet or .npz)", type=["parquet", "npz"], key="byo_trace_upload",
-                          help="per-exit logits of any early-exit model, in the format of core/trace_io.py")
+                          help="per-exit logits of any early-exit model, in the format of core/trace/io.py")
     widgets.restore("byo_trace_path", "")
     sb.text_input("…or its path on the server", key="byo_trace_path", placeholder="/path/to/trace.parquet",
                   help="a .parquet or .npz file, or a store folder written by `core.inference record --out`")

@@ -5,9 +5,8 @@ import streamlit as st
 
 from app import charts
 from app.sentence_form import signal_options, threshold_of
-from core.policies import Exits, Policy
-from core.signals import sample_signals
-from core.summaries import preds_path
+from core.analysis import preds_path
+from core.policies import Exits, Policy, sample_signals
 from core.trace import Trace
 
 

@@ -2,7 +2,7 @@
 or let core.explain.counterfactuals find the one-word edits that move the exit, flip the prediction, or
 create/remove destructive overthinking (SDN, Kaya et al. 2019) — and load one with a click.
 
-Both trips are recorded and decided by the same code as the Playground (app.state.sentence, core.policies
+Both trips are recorded and decided by the same code as the Playground (app.state.sentence, core.policies.rules
 .decide), so the exit block shown for an edit is the one the Playground shows when that edit is typed in.
 """
 from __future__ import annotations
@@ -16,11 +16,10 @@ import streamlit as st
 
 from app import charts, state, widgets
 from app.sentence_form import signal_options, threshold_of
-from core.bundle import ModelBundle
+from core.analysis import exit_summary
 from core.explain import Edit, counterfactuals
-from core.policies import Policy, decide
-from core.signals import sample_signals
-from core.summaries import exit_summary
+from core.policies import Policy, decide, sample_signals
+from core.run import ModelBundle
 from core.trace import Trace
 
 MAX_EDITS = 20

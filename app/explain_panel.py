@@ -4,7 +4,7 @@ sentence itself) and where each block and head looks (attention) — plus the Le
 The numbers come from core.explain, cached per model, sentence and method (``st.cache_data``). Gradient ×
 input is fast (one backward pass for all blocks) and shown first; integrated gradients (Sundararajan et al.
 2017) runs the model ~32 times per block, so it waits for a button and reports its progress in a
-``st.status``. Every block explains its *own* predicted class (core.salience), which is what tells an early
+``st.status``. Every block explains its *own* predicted class (core.explain.salience), which is what tells an early
 exit's reading from the last block's.
 """
 from __future__ import annotations
@@ -15,11 +15,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-import core.hf  # noqa: F401  (registers imported Hugging Face models with core.salience's explainers)
 from app import charts, widgets
 from core import explain
-from core.bundle import ModelBundle
 from core.explain import Salience
+from core.run import ModelBundle
 
 IG_STEPS = 32
 METHOD_LABELS = {"grad_x_input": "gradient × input", "rollout": "attention rollout", "ig": "integrated gradients"}

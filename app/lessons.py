@@ -1,7 +1,7 @@
 """The Learn page's topics: one function each, text first, then a figure driven by the live model.
 
 Thresholds start where the sidebar has them (one source of truth), and every policy's name, formula,
-signal and unit come from its own description (core.policy_base), so a new policy appears here by itself.
+signal and unit come from its own description (core.policies.base), so a new policy appears here by itself.
 """
 from __future__ import annotations
 
@@ -12,11 +12,9 @@ import streamlit as st
 from app import charts, sidebar, state, widgets
 from app.selection import Selection
 from app.sentence_form import signal_options
-from core.analysis import best_threshold, destructive_overthinking, split_halves
-from core.binary import approx_sign_curves
-from core.policies import POLICIES, Policy, ThresholdPolicy, decide, make_policy
-from core.signals import SIGNALS, sample_signals
-from core.summaries import preds_path
+from core.analysis import best_threshold, destructive_overthinking, preds_path, split_halves
+from core.model import approx_sign_curves
+from core.policies import POLICIES, SIGNALS, Policy, ThresholdPolicy, decide, make_policy, sample_signals
 
 PAPERS = (
     "**Papers.** "
@@ -181,7 +179,7 @@ def binarization(sel: Selection) -> None:
         return
     lat = state.latent_model(str(b.path), b.key)
     if lat is not None:
-        from core.weights import layer_stats
+        from core.model import layer_stats
         share = float(np.mean([s.window_share for s in layer_stats(lat)]))
         st.metric(f"{b.name}: latent weights inside |w| < 1 (mean over layers)", f"{share:.1%}")
     else:

@@ -5,7 +5,7 @@ parameters, and a few page keys. Anything a user can type into a URL is checked 
 falls back to the default, a NaN / negative / huge number is clamped into range or replaced by the
 default — and every such change comes back as a sentence the app shows with ``st.warning``.
 
-The policy's URL keys come from the policy's own description (core.policy_base): ``threshold``,
+The policy's URL keys come from the policy's own description (core.policies.base): ``threshold``,
 ``earliest`` (1-based) and one key per extra parameter (``lam``, ``direction``, ``reference`` …), so a new
 policy needs nothing here. Block numbers are 1-based in the URL and the UI, 0-based in core.
 """

@@ -4,8 +4,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from core.bundle import ModelBundle
 from core.policies import POLICIES, Policy, ThresholdPolicy
+from core.run import ModelBundle
 
 
 @dataclass

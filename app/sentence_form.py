@@ -11,9 +11,9 @@ import streamlit as st
 
 from app import params as P
 from app import sidebar, widgets
-from core.bundle import ModelBundle
+from core.model import TokenInfo
 from core.policies import FractionalReduction, HybridEDR, Policy, ThresholdPolicy
-from core.tokenizer import TokenInfo
+from core.run import ModelBundle
 
 UNKNOWN_WARN_SHARE = 0.5       # warn when at least this share of the word pieces is unknown to the model
 
@@ -149,7 +149,7 @@ def token_notes(tokens: TokenInfo, text: str, text_b: str | None) -> None:
 
 
 def signal_options(policy: Policy) -> dict:
-    """The signal variants this policy tests (its ΔH reference, its EDR λ), for core.signals.sample_signals."""
+    """The signal variants this policy tests (its ΔH reference, its EDR λ), for core.policies.signals.sample_signals."""
     return {"lam": policy.lam if isinstance(policy, HybridEDR) else 1.0,
             "reference": policy.reference if isinstance(policy, FractionalReduction) else "previous"}
 

@@ -3,7 +3,7 @@
 On a session's first run the widgets start from ``st.query_params`` (sanitised by app.params, with a
 st.warning for every value that had to be changed); afterwards the widgets rule and the URL follows them,
 so a copied URL reproduces the view. The policy's widgets are built from the policy's own description
-(threshold spec and extra parameters, core.policy_base). A page that wants to change the policy (a click
+(threshold spec and extra parameters, core.policies.base). A page that wants to change the policy (a click
 on the Pareto chart, "apply this threshold") calls :func:`request_policy`; it is applied here, before the
 widgets are drawn.
 """
@@ -16,9 +16,9 @@ import streamlit as st
 from app import byo, state, widgets
 from app import params as P
 from app.selection import DataChoice, Selection
-from core.bundle import ModelBundle
 from core.data import SPLITS, available_splits, get_task, task_names
 from core.policies import POLICIES, Shape, ThresholdPolicy
+from core.run import ModelBundle
 
 PENDING = "_pending_policy"
 # the URL keys each page owns (page title → keys); a page's keys leave the URL when another page shows
@@ -60,7 +60,7 @@ def model_section(names: list[str], warns: list[str]) -> tuple[ModelBundle, str]
     sb.subheader("Model")
     what = widgets.choice(sb, "open", ["model", "trace"], "sb_open", "model", kind="radio", horizontal=True,
                           format_func={"model": "a model", "trace": "a recorded trace"}.get,
-                          help="a trace: per-exit outputs recorded elsewhere (no model needed; core/trace_io.py)")
+                          help="a trace: per-exit outputs recorded elsewhere (no model needed; core/trace/io.py)")
     if what == "trace":
         bundle = byo.trace_section(warns)
         if bundle is None:
@@ -78,7 +78,7 @@ def model_section(names: list[str], warns: list[str]) -> tuple[ModelBundle, str]
     widgets.from_url("sb_ckpt", P.QP_CKPT, lambda raw: (P.first(raw) or "", None), warns)
     widgets.restore("sb_ckpt", "")
     sb.text_input("…or a checkpoint directory", key="sb_ckpt", placeholder="/path/to/model",
-                  help="a directory with config.json, model.safetensors and tokenizer.json (core.checkpoint)")
+                  help="a directory with config.json, model.safetensors and tokenizer.json (core.model.checkpoint)")
     ckpt = widgets.remember("sb_ckpt").strip()
     bundle = None
     if ckpt and _is_hf(ckpt):                       # a Hugging Face folder: offer the import, then load it

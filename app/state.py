@@ -16,12 +16,11 @@ import streamlit as st
 import torch
 
 from app.selection import DataChoice, Selection
-from core import bundle as core_bundle
-from core import projection
-from core.bundle import ModelBundle, default_model, list_models, models_dir  # noqa: F401 (the pages' names)
-from core.cache import model_key, trace_for, trace_path
-from core.checkpoint import CheckpointError
+from core.analysis import projection
 from core.data import DataError, get_task, load_csv_upload, load_probes, task_names
+from core.model import CheckpointError
+from core.run import ModelBundle, default_model, list_models, model_key, models_dir, trace_for, trace_path  # noqa: F401 (the pages' names)
+from core.run import bundle as core_bundle
 from core.trace import Trace, TraceError
 
 USER_ERRORS = (CheckpointError, DataError, TraceError, ValueError, OSError)
@@ -44,15 +43,15 @@ def load_bundle(path: str | Path) -> ModelBundle:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def latent_model(path: str, key: str):
-    """core.weights.latent_model, cached per weights digest."""
-    from core.weights import latent_model as _latent
+    """core.model.weights.latent_model, cached per weights digest."""
+    from core.model import latent_model as _latent
     return _latent(path)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def weight_stats(_bundle: ModelBundle, model_id: str, latent: bool = False):
-    """core.weights.layer_stats of the stored model, or of its latent weights (None when absent)."""
-    from core.weights import layer_stats
+    """core.model.weights.layer_stats of the stored model, or of its latent weights (None when absent)."""
+    from core.model import layer_stats
     if not latent:
         return layer_stats(_bundle.model)
     m = latent_model(str(_bundle.path), model_id)
@@ -91,8 +90,8 @@ def _meta(bundle: ModelBundle, task_name: str | None, **extra) -> dict:
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def sentence(_bundle: ModelBundle, model_id: str, text: str, text_b: str | None = None, label: int | None = None):
-    """One sentence (or pair), tokenized once: its per-block Trace and its word pieces (core.runner)."""
-    from core.runner import record_one
+    """One sentence (or pair), tokenized once: its per-block Trace and its word pieces (core.run.recorder)."""
+    from core.run import record_one
     with torch.inference_mode():                # the same numbers as no_grad, a little less bookkeeping
         return record_one(_bundle.model, _bundle.tokenizer, text, text_b, label, max_len=_bundle.max_len,
                           meta=_meta(_bundle, None))
@@ -106,7 +105,7 @@ def _glue_trace(model_path: str, model_id: str, task: str, split: str, limit: in
 @st.cache_data(max_entries=8, show_spinner=False)
 def _recorded_trace(_bundle: ModelBundle, model_id: str, source: str, task: str | None, digest: str,
                     _data: tuple) -> Trace:
-    from core.runner import record
+    from core.run import record
     texts, texts_b, labels, meta = _data
     return record(_bundle.model, _bundle.tokenizer, texts, texts_b, labels, max_len=_bundle.max_len,
                   meta=_meta(_bundle, task, **meta))
@@ -123,7 +122,7 @@ def is_recorded(bundle: ModelBundle, data: DataChoice) -> bool:
 
 
 def dataset_trace(bundle: ModelBundle, data: DataChoice) -> Trace:
-    """The Trace of the chosen data for ``bundle``: a GLUE split from core.cache (recorded once with a
+    """The Trace of the chosen data for ``bundle``: a GLUE split from core.run.cache (recorded once with a
     progress bar, then read from disk), the probe set or an upload (recorded, cached in memory).
     Shows a clear st.error and stops the run on bad data."""
     try:
@@ -202,14 +201,14 @@ def sweep_all(_trace: Trace, tid: str, params_key: str, _params: dict):
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def project(_trace: Trace, tid: str, block: int, method: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """core.projection.project, in memory as well as on disk."""
+    """core.analysis.projection.project, in memory as well as on disk."""
     return projection.project(_trace, tid, block, method)
 
 
 @st.cache_data(max_entries=4, show_spinner="Reading the pretrained MiniLM-L6 weights…")
 def against_pretrained(_bundle: ModelBundle, model_id: str):
-    """core.weights.against_reference of the model and the pretrained weights it started from (None when it
+    """core.model.weights.against_reference of the model and the pretrained weights it started from (None when it
     has no such starting point), cached per weights digest."""
-    from core.weights import against_reference, pretrained_block_weights
+    from core.model import against_reference, pretrained_block_weights
     ref = pretrained_block_weights(_bundle.model)
     return None if ref is None else against_reference(_bundle.model, ref)

@@ -17,7 +17,7 @@ import streamlit as st  # noqa: E402
 st.set_page_config(page_title="ExitLens", page_icon=str(ROOT / "app" / "logo.svg"), layout="wide")
 
 from app import byo, sidebar  # noqa: E402
-from core.threads import single_threaded  # noqa: E402
+from core.util import single_threaded  # noqa: E402
 
 single_threaded()
 pages = {

@@ -1,7 +1,7 @@
 """The Threshold debugger's two ways to a threshold that holds on unseen data, and the shareable report.
 
 * "Best threshold for a target" — tuned on a random half of the data, reported on the other half;
-* "Certified" — Learn-then-Test or conformal risk control (core.certify) on a calibration set the model
+* "Certified" — Learn-then-Test or conformal risk control (core.certify.ltt) on a calibration set the model
   never trained on, with its guarantee in words, replayed on the report data.
 """
 from __future__ import annotations
@@ -11,8 +11,17 @@ import streamlit as st
 from app import sidebar, state, widgets
 from app.selection import DataChoice, Selection
 from core.analysis import best_threshold, split_halves
-from core.certify import RISKS, Certificate, certify, guarantee_text, holdout_warning, realized, smallest_epsilon_text
-from core.report import risk_figure, threshold_report_html
+from core.certify import (
+    RISKS,
+    Certificate,
+    certify,
+    guarantee_text,
+    holdout_warning,
+    realized,
+    risk_figure,
+    smallest_epsilon_text,
+    threshold_report_html,
+)
 from core.trace import Trace
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.policy_base import ThresholdSpec
+from core.policies import ThresholdSpec
 
 
 def _store(key: str) -> str:

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from core.threads import single_threaded  # noqa: E402
+from core.util import single_threaded  # noqa: E402
 
 single_threaded()                     # as the app runs
 
@@ -47,7 +47,7 @@ def row(what: str, value: str, goal: str, ok: bool | None) -> None:
 
 
 def ensure_models(models_dir: Path) -> Path:
-    from core.bundle import list_models
+    from core.run import list_models
     if list_models(models_dir):
         return models_dir
     from core.train import TrainConfig, train
@@ -60,16 +60,15 @@ def ensure_models(models_dir: Path) -> Path:
 
 
 def bench_record(models_dir: Path, names: list[str], repeats: int = 30) -> None:
-    from core import checkpoint
-    from core.binary import freeze_binarized
-    from core.inference import record
+    from core.cli import record
+    from core.model import checkpoint, freeze_binarized
     print("sentence → full Trace (core.inference.record, batch of one, model cached)")
     for name in names:
         tok = checkpoint.load_tokenizer(models_dir / name)
         core_model = checkpoint.load(models_dir / name)
         app_model = checkpoint.load(models_dir / name)
         frozen = freeze_binarized(app_model)             # what app.state does on load (bit-identical outputs)
-        sides = [("as the app runs it", app_model)] + ([("as core.checkpoint.load returns it", core_model)]
+        sides = [("as the app runs it", app_model)] + ([("as core.model.checkpoint.load returns it", core_model)]
                                                        if frozen else [])
         for side, model in sides:
             for s in SENTENCES:                                             # warm-up
@@ -121,11 +120,10 @@ def bench_umap(models_dir: Path, model: str, n: int) -> None:
     import logging
     logging.getLogger("streamlit").setLevel(logging.ERROR)
     from app import state
-    from core import projection
-    from core.bundle import list_models
-    from core.cache import trace_for
-    from core.checkpoint import load_card
+    from core.analysis import projection
     from core.data import get_task
+    from core.model import load_card
+    from core.run import list_models, trace_for
     sst2 = [m for m in list_models(models_dir) if load_card(models_dir / m).get("task") == "sst2"]
     model = model if model in sst2 or not sst2 else sst2[0]       # SST-2 train has > 5,000 sentences
     task = load_card(models_dir / model).get("task") or "sst2"

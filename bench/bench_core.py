@@ -16,13 +16,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core import checkpoint
-from core.config import preset
 from core.data import load_task
-from core.model import MultiExitEncoder
-from core.runner import order_by_length, record
-from core.tokenizer import encode_batch, load_minilm_tokenizer, train_wordpiece
-from core.weights import size_report
+from core.model import (
+    MultiExitEncoder,
+    checkpoint,
+    encode_batch,
+    load_minilm_tokenizer,
+    preset,
+    size_report,
+    train_wordpiece,
+)
+from core.run import order_by_length, record
 
 
 def _plain_forward(model, tok, texts, batch_size, max_len):

@@ -4,12 +4,12 @@
 
 For each model directory in assets/models (the binarized one included):
   * the threshold: the one chosen on the model's **calibration** split where its card has it
-    (``card["recommended"]["calibration"]``, core.card), else the fastest policy × threshold whose dev metric
+    (``card["recommended"]["calibration"]``, core.train.card), else the fastest policy × threshold whose dev metric
     is within one point of full depth — then labelled "chosen on dev" (the dev figures are then optimistic);
     a setting that sends every dev sample to one block is labelled "equivalent to a k-block model";
   * batch 1: full depth (a plain forward per sentence) vs real early exit (later blocks are never computed);
   * batch 64: full depth vs batched early exit (exited samples leave the batch), **both sorted by length the
-    same way** (core.runner.order_by_length, its tokenization timed on both sides), so the ratio is early
+    same way** (core.run.recorder.order_by_length, its tokenization timed on both sides), so the ratio is early
     exit's, not padding's;
   * FLOPs (analytic, 2 per MAC, per sample at its own length) and wall-clock side by side, and the dev
     metric of full depth and of the real early exits.
@@ -30,12 +30,13 @@ import torch
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core import checkpoint  # noqa: E402
 from core.analysis import metric, sweep, sweep_all  # noqa: E402
-from core.cache import recording_inputs, trace_for  # noqa: E402
+from core.model import (
+    checkpoint,  # noqa: E402
+    encode_batch,  # noqa: E402
+)
 from core.policies import decide, make_policy  # noqa: E402
-from core.runner import autocast, early_exit, order_by_length, place_model  # noqa: E402
-from core.tokenizer import encode_batch  # noqa: E402
+from core.run import autocast, early_exit, order_by_length, place_model, recording_inputs, trace_for  # noqa: E402  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LEN = 128

@@ -22,11 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core import checkpoint
-from core.counterfactual import candidates, counterfactuals, substitution_table
 from core.data import load_task
+from core.explain import candidates, counterfactuals, salience, substitution_table
+from core.model import checkpoint
 from core.policies import make_policy
-from core.salience import salience
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = sorted(p.name for p in (ROOT / "assets" / "models").glob("*") if (p / "config.json").is_file())  # all shipped

@@ -4,7 +4,7 @@
     (K = 2, with prototype distances and LTE scores) — goal ≤ 0.5 s in total on the 2-core dev machine.
 (b) 20 entropy thresholds: a sweep over a recorded Trace versus re-running the model once per threshold
     (``run_model(texts) -> Trace`` then ``decide``), which is what a tool without traces has to do.
-(c) Out of core (core.trace_store + core.chunked): the same 7 × 200 sweeps over a store on disk of 100,000,
+(c) Out of core (core.trace.store + core.analysis.chunked): the same 7 × 200 sweeps over a store on disk of 100,000,
     300,000 and 1,000,000 samples × 12 blocks, side by side with the in-memory Trace of the same samples —
     seconds, seconds per 100k (linear in N) and peak memory (VmHWM of a fresh process that does only
     that, imports included); both sides must give the same table. Goal: 1M in ≤ 5 s within ≤ 500 MB.
@@ -130,10 +130,8 @@ def model_runner(preset_name: str, texts: Sequence[str], max_len: int, batch_siz
     change the cost of a full run)."""
     import torch
 
-    from core.config import preset
-    from core.inference import record
-    from core.model import MultiExitEncoder
-    from core.tokenizer import train_wordpiece
+    from core.cli import record
+    from core.model import MultiExitEncoder, preset, train_wordpiece
 
     torch.manual_seed(0)
     tok = train_wordpiece(list(texts) * 2, vocab_size=2000, min_frequency=1)
@@ -154,7 +152,7 @@ def synthetic_chunks(n: int):
 
 
 def write_store(path: str, n: int) -> None:
-    from core.trace_store import StoreWriter, write_manifest
+    from core.trace import StoreWriter, write_manifest
 
     w = StoreWriter(path, chunk_rows=CHUNK)
     for s, tr in synthetic_chunks(n):
@@ -185,8 +183,8 @@ def peak_mb() -> float:
 
 def _worker(mode: str, path: str, n: int, repeats: int) -> None:
     """One measurement (run as ``--worker``): prints a JSON line with seconds, peak MB and the table's digest."""
-    from core import chunked
-    from core.trace_store import TraceStore
+    from core.analysis import chunked
+    from core.trace import TraceStore
 
     if mode == "write":
         return write_store(path, n)
@@ -223,7 +221,7 @@ def _run_worker(*args) -> dict:
 def bench_out_of_core(sizes: list[int], repeats: int, in_memory: bool) -> bool:
     """(c): prints one line per N — store and (optionally) in-memory side by side — and the goal rows."""
     print(f"\n(c) 7 policies × 200 thresholds, synthetic N × 12 blocks, K = 2 (proto_dist, lte): a store on disk "
-          f"read chunk by chunk\n    (core.chunked) vs the in-memory Trace; each in a fresh process; median of "
+          f"read chunk by chunk\n    (core.analysis) vs the in-memory Trace; each in a fresh process; median of "
           f"{repeats}; peak = VmHWM incl. imports")
     print(f"    {'N':>10} | {'store s':>8} {'s/100k':>7} {'peak MB':>8} | {'memory s':>9} {'s/100k':>7} {'peak MB':>8}"
           f" | same table")
@@ -265,7 +263,7 @@ def main(argv=None) -> int:
     ap.add_argument("--blocks", type=int, default=12, help="(a) blocks in the synthetic trace")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--texts", type=int, default=128, help="(b) sentences the model runs on")
-    ap.add_argument("--preset", default="beex", help="(b) model preset (core.config), e.g. beex, tiny-bert")
+    ap.add_argument("--preset", default="beex", help="(b) model preset (core.model.config), e.g. beex, tiny-bert")
     ap.add_argument("--max-len", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=64)
     args = ap.parse_args(argv)

@@ -3,10 +3,10 @@
     PYTHONPATH=. .venv/bin/python bench/bench_record.py [--n 872] [--repeats 3] [--threads 1]
 
 Models: the ``beex`` preset (6 × 256, SLFN blocks, prototype and LTE heads, the small one) and MiniLM-L6
-(pretrained weights through core.minilm, 6 × 384) with its WordPiece tokenizer; real SST-2 dev sentences,
+(pretrained weights through core.model.minilm, 6 × 384) with its WordPiece tokenizer; real SST-2 dev sentences,
 batches of 64 sorted by length, max 128 tokens. Devices: the CPU always (fp32, and bf16 autocast), the GPU
 when there is one (fp32, bf16, fp16 autocast) — where there is none the bench says so and reports the CPU
-figure. ``record_store`` (every batch written to a Parquet store on disk, core.trace_store) is measured
+figure. ``record_store`` (every batch written to a Parquet store on disk, core.trace.store) is measured
 beside ``record`` on the CPU, the cost of going out of core. Tokenization is included; a warm-up runs first.
 """
 from __future__ import annotations
@@ -24,11 +24,14 @@ import torch
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.config import preset  # noqa: E402
 from core.data import load_task  # noqa: E402
-from core.model import MultiExitEncoder  # noqa: E402
-from core.runner import record, record_store  # noqa: E402
-from core.tokenizer import load_minilm_tokenizer, train_wordpiece  # noqa: E402
+from core.model import (  # noqa: E402
+    MultiExitEncoder,  # noqa: E402
+    load_minilm_tokenizer,
+    preset,  # noqa: E402
+    train_wordpiece,
+)
+from core.run import record, record_store  # noqa: E402
 
 
 def models(texts: list[str]) -> list[tuple[str, torch.nn.Module, object]]:
@@ -37,7 +40,7 @@ def models(texts: list[str]) -> list[tuple[str, torch.nn.Module, object]]:
     beex = MultiExitEncoder(preset("beex", vocab_size=tok.get_vocab_size(), max_len=128)).eval()
     out = [("beex preset", beex, tok)]
     try:
-        from core.minilm import load_minilm
+        from core.model import load_minilm
         out.append(("MiniLM-L6", load_minilm().eval(), load_minilm_tokenizer()))
     except Exception as e:       # the pretrained package is missing: say so, bench the rest
         print(f"MiniLM-L6 not available here ({type(e).__name__}: {e}); skipped")

@@ -103,7 +103,7 @@ def make_app(app_env):
 @pytest.fixture
 def dev_trace(app_env):
     """The tiny SST-2 model's dev-set Trace, as the Threshold debugger and Prototypes pages record it."""
-    from core.cache import trace_for
+    from core.run import trace_for
 
     return trace_for(app_env / "tiny-sst2", "sst2", "validation", limit=1000)
 
@@ -245,7 +245,7 @@ def tiny_tokenizer(kind: str, texts: list[str]):
     from tokenizers import ByteLevelBPETokenizer, SentencePieceUnigramTokenizer
 
     if kind in ("bert", "distilbert", "electra"):
-        from core.tokenizer import train_wordpiece
+        from core.model import train_wordpiece
         vocab = train_wordpiece(texts, vocab_size=400, min_frequency=1).get_vocab()
         return {"bert": T.BertTokenizer, "distilbert": T.DistilBertTokenizer, "electra": T.ElectraTokenizer}[kind](
             vocab=vocab)

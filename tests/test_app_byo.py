@@ -10,7 +10,7 @@ import pytest
 
 from core.analysis import cost, metric
 from core.policies import decide, make_policy
-from core.trace_io import read_trace
+from core.trace import read_trace
 from tests.conftest import build_source, metric_value
 
 
@@ -83,7 +83,7 @@ def test_a_hugging_face_folder_is_imported_from_the_checkpoint_field(make_app, t
 
 def test_a_trace_store_folder_opens_like_a_trace_file(make_app, foreign_trace, tmp_path):
     """A store written by `core.inference record --out` (out of core, Parquet parts) typed as a path."""
-    from core.trace_store import save_store
+    from core.trace import save_store
     tr = read_trace(foreign_trace)
     folder = tmp_path / "vision.store"
     save_store(tr, folder, chunk_rows=50)

@@ -2,8 +2,8 @@
 import numpy as np
 
 from core.analysis import metric
-from core.cache import trace_for
 from core.policies import decide, make_policy
+from core.run import trace_for
 from tests.conftest import metric_value
 
 

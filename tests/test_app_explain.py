@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from app.editor import plain
-from core import checkpoint
 from core.explain import attention, counterfactuals, salience
-from core.inference import record
+from core.model import checkpoint
 from core.policies import decide, make_policy
+from core.run import record
 from tests.conftest import metric_value, submit_sentence
 
 TEXT = "a gorgeous , witty and moving film that never loses its nerve ."

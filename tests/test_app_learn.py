@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from core.binary import approx_sign_curves
+from core.model import approx_sign_curves
 
 
 @pytest.mark.parametrize("topic", ["entropy", "patience", "prototypes", "overthinking", "binarization"])

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from app import charts
+from core.analysis import primary_cohort
 from core.policies import POLICIES, decide, make_policy
-from core.summaries import primary_cohort
 from tests.conftest import submit_sentence
 
 
@@ -54,8 +54,8 @@ def test_the_exit_is_explained_in_words_in_the_policys_own_terms(make_app, app_e
     text = "a gorgeous , witty , seductive movie ."
     submit_sentence(at, text)
     why = next(m.value for m in at.markdown if m.value.startswith("**Why:**"))
-    from core import checkpoint
-    from core.inference import record
+    from core.model import checkpoint
+    from core.run import record
     model, tok = checkpoint.load(app_env / "tiny-sst2"), checkpoint.load_tokenizer(app_env / "tiny-sst2")
     tr = record(model, tok, [text], batch_size=1)
     pol = make_policy(policy, threshold=float(threshold))
@@ -94,8 +94,7 @@ def test_the_certified_change_reads_like_the_headline(make_app, dev_trace):
 
 
 def test_the_map_legend_and_the_headline_count_the_same_samples(dev_trace):
-    from core.analysis import cohorts
-    from core.summaries import COHORT_LABELS
+    from core.analysis import COHORT_LABELS, cohorts
     groups = primary_cohort(dev_trace)
     totals = {k: len(v) for k, v in cohorts(dev_trace).items()}
     fig = charts.projection_scatter(np.zeros((dev_trace.n, 2)), groups, dev_trace.texts, group_labels=COHORT_LABELS,

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from core import checkpoint
 from core.data import get_task
-from core.inference import record
+from core.model import checkpoint
 from core.policies import decide, make_policy
+from core.run import record
 from tests.conftest import metric_value, submit_sentence
 
 

@@ -2,9 +2,8 @@
 import numpy as np
 import pytest
 
-from core.analysis import destructive_overthinking, oracle_accuracy, wasteful_overthinking
-from core.cache import cache_dir
-from core.summaries import preds_path
+from core.analysis import destructive_overthinking, oracle_accuracy, preds_path, wasteful_overthinking
+from core.run import cache_dir
 from tests.conftest import metric_value
 
 

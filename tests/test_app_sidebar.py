@@ -125,7 +125,7 @@ def test_probe_set_as_data(make_app):
 
 @pytest.mark.parametrize("page", ["thresholds", "prototypes"])
 def test_test_split_without_labels_says_so_before_recording(make_app, app_env, page):
-    from core.cache import trace_path
+    from core.run import trace_path
     path = trace_path(app_env / "tiny-sst2", "sst2", "test", 50)
     path.unlink(missing_ok=True)
     at = make_app(page=page, split="test", limit="50")

@@ -1,12 +1,12 @@
-"""What the app's state wraps, without a running page: the models folder (core.bundle), frozen binary weights
-(core.binary), the projection cache (core.projection)."""
+"""What the app's state wraps, without a running page: the models folder (core.run.bundle), frozen binary weights
+(core.model.binary), the projection cache (core.analysis.projection)."""
 import numpy as np
 
-from core import bundle, checkpoint, projection
-from core.binary import freeze_binarized
+from core.analysis import projection
 from core.data import load_task
-from core.inference import early_exit, record
+from core.model import checkpoint, freeze_binarized
 from core.policies import decide, make_policy
+from core.run import bundle, early_exit, record
 
 
 def test_models_folder_and_default(app_env, monkeypatch):
@@ -29,14 +29,14 @@ def test_frozen_binary_weights_give_the_same_trace_bit_for_bit(app_env):
     assert np.array_equal(a.logits, b.logits) and np.array_equal(a.proto_dist, b.proto_dist)
     pol = make_policy("maxprob", threshold=0.6)
     assert np.array_equal(early_exit(fast, tok, pol, texts).exit_block, decide(pol, b).exit_block)
-    # the weights themselves are untouched (core.weights reads them)
+    # the weights themselves are untouched (core.model.weights reads them)
     for (n, p), (_, q) in zip(fast.state_dict().items(), ref.state_dict().items()):
         assert np.array_equal(p.numpy(), q.numpy()), n
     assert freeze_binarized(checkpoint.load(app_env / "tiny-sst2")) == 0
 
 
 def test_projection_is_written_atomically_and_reused(app_env):
-    from core.cache import trace_for
+    from core.run import trace_for
     tr = trace_for(app_env / "tiny-sst2", "sst2", "validation", limit=80)
     path = projection.projection_path("unit-test", 1, "PCA", tr.n)
     path.unlink(missing_ok=True)

@@ -1,8 +1,7 @@
-"""The Binarized weights page through AppTest: sizes and flips are core.weights' numbers."""
+"""The Binarized weights page through AppTest: sizes and flips are core.model.weights' numbers."""
 import pytest
 
-from core import checkpoint
-from core.weights import sign_flips, size_report, stored_dtype_bytes
+from core.model import checkpoint, sign_flips, size_report, stored_dtype_bytes
 from tests.conftest import metric_value
 
 
@@ -41,7 +40,7 @@ def test_full_precision_model_gets_an_info(make_app):
 
 
 def test_stored_dtype_is_read_from_the_file(app_env, tmp_path):
-    from core.checkpoint import save
+    from core.model import save
     model = checkpoint.load(app_env / "tiny-sst2-bin")
     assert stored_dtype_bytes(app_env / "tiny-sst2-bin") == 4
     save(model, tmp_path / "half", dtype="float16")
@@ -55,9 +54,7 @@ def test_stored_dtype_is_read_from_the_file(app_env, tmp_path):
 def test_a_binarized_minilm_is_compared_with_the_pretrained_weights(make_app, app_env, tmp_path, monkeypatch):
     """Binarizing the pretrained MiniLM-L6 without any training flips no sign, and every α is the pretrained
     mean |W| of its row: what the page shows against the weights the package ships."""
-    from core.checkpoint import save
-    from core.minilm import load_minilm
-    from core.tokenizer import load_minilm_tokenizer
+    from core.model import load_minilm, load_minilm_tokenizer, save
     (tmp_path / "tiny-sst2").symlink_to(app_env / "tiny-sst2")
     save(load_minilm(binarize=("attention", "ffn")), tmp_path / "minilm-bin", tokenizer=load_minilm_tokenizer(),
          card={"task": "sst2"})

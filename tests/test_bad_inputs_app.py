@@ -27,10 +27,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import checkpoint
 from core.data import get_task
-from core.inference import record
+from core.model import checkpoint
 from core.policies import decide, make_policy
+from core.run import record
 from tests.conftest import metric_value, submit_sentence
 
 REPO = Path(__file__).resolve().parents[1]
@@ -170,7 +170,7 @@ def test_odd_characters_run_like_core_and_are_echoed_verbatim(app_env, name):
     at = submit_sentence(_open(), text)
     _no_traceback(at)
     assert not at.error
-    from core.tokenizer import encode_one
+    from core.model import encode_one
     _, info = encode_one(checkpoint.load_tokenizer(app_env / MODEL), text, max_len=64)
     unknown = [w for w in _texts(at.warning) if "unknown to this model" in w]
     assert bool(unknown) == (info.n_text > 0 and info.unknown_share >= 0.5), (unknown, info.pieces)
@@ -454,7 +454,7 @@ def _cache_files(cache: Path) -> list[str]:
 def test_trace_cache_write_failure_leaves_no_partial_file(app_env, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("EXITLENS_CACHE", str(cache))
-    monkeypatch.setattr(np, "savez_compressed", _half_written)      # core.trace.Trace.save's writer
+    monkeypatch.setattr(np, "savez_compressed", _half_written)      # core.trace.base.Trace.save's writer
     at = _open("thresholds", limit=41)                               # a fresh cache: the split is recorded
     _no_traceback(at)
     assert not at.error, _texts(at.error)                            # the disk copy is only a cache

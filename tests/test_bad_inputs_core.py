@@ -5,13 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from core import checkpoint
-from core.config import preset
 from core.data import DataError, get_task, load_task
-from core.inference import early_exit, record
-from core.model import MultiExitEncoder
+from core.model import MultiExitEncoder, checkpoint, preset, train_wordpiece
 from core.policies import make_policy
-from core.tokenizer import train_wordpiece
+from core.run import early_exit, record
 from core.trace import Trace, TraceError
 
 ODD_TEXTS = {
@@ -110,7 +107,7 @@ def test_a_failed_checkpoint_save_leaves_the_old_one_intact(tmp_path, monkeypatc
     model, tok = tiny
     checkpoint.save(model, tmp_path / "m", tokenizer=tok)
     before = (tmp_path / "m" / "model.safetensors").read_bytes()
-    import core.checkpoint as ck
+    import core.model.checkpoint as ck
     monkeypatch.setattr(ck, "save_file", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises(OSError):
         checkpoint.save(model, tmp_path / "m", tokenizer=tok)

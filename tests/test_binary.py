@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.binary import (
+from core.model import (
     BinaryEmbedding,
     BinaryLinear,
     approx_sign,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core import checkpoint
-from core.inference import record
+from core.model import checkpoint
 from core.policies import decide, make_policy
+from core.run import record
 from tests.conftest import ARGS, CHROMIUM  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""core.certify: Hoeffding–Bentkus p-values by hand and against MAPIE, the risk counts against one ``decide``
+"""core.certify.ltt: Hoeffding–Bentkus p-values by hand and against MAPIE, the risk counts against one ``decide``
 per threshold, the guarantee on synthetic populations with a known risk curve, edge cases, the CLI."""
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from core.certify import (
     smallest_epsilon_text,
     upper_bound,
 )
-from core.certify_cli import main, table
+from core.cli.certify import main, table
 from core.policies import POLICIES, EntropyThreshold, MaxProb, ThresholdPolicy, decide, make_policy
 from core.trace import Trace
 

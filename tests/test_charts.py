@@ -4,12 +4,18 @@ import pandas as pd
 import pytest
 
 from app import charts
-from core.analysis import Stat, calibration, destructive_overthinking, pareto_front, per_exit_accuracy, sweep_all
-from core.binary import approx_sign_curves
-from core.policies import decide, make_policy
-from core.projection import pca_2d
-from core.signals import sample_signals
-from core.summaries import primary_cohort
+from core.analysis import (
+    Stat,
+    calibration,
+    destructive_overthinking,
+    pareto_front,
+    pca_2d,
+    per_exit_accuracy,
+    primary_cohort,
+    sweep_all,
+)
+from core.model import approx_sign_curves
+from core.policies import decide, make_policy, sample_signals
 from core.trace import Trace
 
 

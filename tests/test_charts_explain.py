@@ -8,10 +8,8 @@ import pytest
 import torch
 
 from app import charts
-from core.config import preset
 from core.explain import attention, salience
-from core.model import MultiExitEncoder
-from core.tokenizer import train_wordpiece
+from core.model import MultiExitEncoder, preset, train_wordpiece
 
 TEXT = "the film is not good , the film is not bad <b>at</b> all ."
 

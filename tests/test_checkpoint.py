@@ -5,11 +5,7 @@ import pickle
 import pytest
 import torch
 
-from core import checkpoint
-from core.checkpoint import CheckpointError
-from core.config import preset
-from core.model import MultiExitEncoder
-from core.weights import size_report
+from core.model import CheckpointError, MultiExitEncoder, checkpoint, preset, size_report
 
 
 def _model(**kw):
@@ -117,9 +113,7 @@ def test_corrupt_or_foreign_config(saved):
 def test_int8_storage_round_trips_within_the_quantization_step(tmp_path):
     """int8 storage: every matrix as int8 with one scale per row (error ≤ half a step of its row), vectors
     in float16; binarized layers stay bit-packed; the file is about a quarter of float32's."""
-    from core.checkpoint import disk_bytes, load, save
-    from core.config import preset
-    from core.model import MultiExitEncoder
+    from core.model import MultiExitEncoder, disk_bytes, load, preset, save
     torch.manual_seed(0)
     model = MultiExitEncoder(preset("tiny-bert", binarize=("ffn",))).eval()
     save(model, tmp_path / "f32", dtype="float32")

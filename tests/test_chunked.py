@@ -1,4 +1,4 @@
-"""core.chunked: sweeps, calibration, cohorts, decisions and certificates of a store read chunk by chunk
+"""core.analysis.chunked: sweeps, calibration, cohorts, decisions and certificates of a store read chunk by chunk
 equal the in-memory analyses of the same Trace to the last digit (``check_exact``, ``array_equal``), for a
 real tiny model's MRPC dev recording (F1) and a 3-class trace with ties (MCC), whatever the chunking; the
 projection's sample is stratified by cohort."""
@@ -7,20 +7,14 @@ import pandas as pd
 import pytest
 import torch
 
-from core import certify_store, chunked
-from core.analysis import calibration, sweep, sweep_all
-from core.certify import certify
-from core.config import preset
+from core.analysis import calibration, chunked, cohorts, embeddings_at, sweep, sweep_all
+from core.certify import certify, certify_store
 from core.data import load_task
-from core.model import MultiExitEncoder
-from core.overthinking import cohorts
+from core.model import MultiExitEncoder, preset, train_wordpiece
 from core.policies import decide as decide_in_memory
 from core.policies import make_policy
-from core.projection import embeddings_at
-from core.runner import record
-from core.tokenizer import train_wordpiece
-from core.trace import Trace
-from core.trace_store import save_store
+from core.run import record
+from core.trace import Trace, save_store
 
 CHUNKINGS = [(64, 16), (4096, 50), (1000, 16384)]      # (row group, analysis slice): many, odd, one
 
@@ -62,7 +56,7 @@ def trace(request, mrpc_trace):
 
 @pytest.mark.parametrize("chunk_rows,rows", CHUNKINGS)
 def test_sweeps_equal_in_memory(trace, chunk_rows, rows, tmp_path, monkeypatch):
-    monkeypatch.setattr("core.trace_store.BLOCK_ROWS", rows)
+    monkeypatch.setattr("core.trace.store.BLOCK_ROWS", rows)
     store = save_store(trace, tmp_path / "s", chunk_rows=chunk_rows, batch_rows=min(chunk_rows, 997))
     params = {"edr": {"lam": 2.5}, "frac_reduction": {"direction": "above", "reference": "first"},
               "maxprob": {"fallback": "most_confident"}}
@@ -77,7 +71,7 @@ def test_sweeps_equal_in_memory(trace, chunk_rows, rows, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("chunk_rows,rows", CHUNKINGS)
 def test_calibration_cohorts_and_decisions_equal_in_memory(trace, chunk_rows, rows, tmp_path, monkeypatch):
-    monkeypatch.setattr("core.trace_store.BLOCK_ROWS", rows)
+    monkeypatch.setattr("core.trace.store.BLOCK_ROWS", rows)
     store = save_store(trace, tmp_path / "s", chunk_rows=chunk_rows, batch_rows=min(chunk_rows, 997))
     want, got = calibration(trace, 12), chunked.calibration(store, 12)
     for name in ("confidence", "accuracy", "count", "edges"):
@@ -98,7 +92,7 @@ def test_certificates_equal_in_memory(trace, method, risk, tmp_path):
     store = save_store(trace, tmp_path / "s", chunk_rows=128, batch_rows=128)
     for policy in ("maxprob", make_policy("edr", threshold=0.5, lam=0.5, min_block=1)):
         want = certify(trace, policy, 0.1, 0.1, risk, method)
-        got = certify_store.certify(store, policy, 0.1, 0.1, risk, method)
+        got = certify_store(store, policy, 0.1, 0.1, risk, method)
         pd.testing.assert_frame_equal(got.curve.to_frame(), want.curve.to_frame(), check_exact=True)
         assert got.to_dict() == want.to_dict() and got.index == want.index
     assert want.certified and want.curve.errors.max() > 0                   # something is certified, with errors
@@ -114,7 +108,7 @@ def test_partly_labelled_store_counts_exits_only(tmp_path):
     with pytest.raises(ValueError, match="needs the label of every sample"):
         chunked.calibration(store)
     with pytest.raises(ValueError, match="risk='consistency'"):
-        certify_store.certify(store, "entropy", 0.05)
+        certify_store(store, "entropy", 0.05)
 
 
 def test_embedding_sample_is_stratified_by_cohort(mrpc_trace, tmp_path):
@@ -135,7 +129,7 @@ def test_embedding_sample_is_stratified_by_cohort(mrpc_trace, tmp_path):
 
 
 def test_repeated_thresholds_are_counted_like_a_binary_search():
-    from core.segments import count_le
+    from core.policies import count_le
     rng = np.random.default_rng(3)
     x = np.concatenate([rng.normal(6, 4, 5000), np.arange(0, 13, 0.5), [np.inf, -np.inf]]).astype(np.float32)
     for thr in (np.sort(np.resize(np.arange(1.0, 12.0), 200)), np.sort(rng.integers(0, 9, 57).astype(float)),

@@ -46,10 +46,10 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
-from core import checkpoint
 from core.data import get_task
-from core.inference import record
+from core.model import checkpoint
 from core.policies import POLICIES, Shape, decide, make_policy
+from core.run import record
 from tests.conftest import ARGS, CHROMIUM
 
 N_USERS = 16

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from core import data, glue, tables
-from core.data import DataError, load_csv_upload, load_task
+from core import data
+from core.data import DataError, glue, load_csv_upload, load_task
+from core.data import tsv as tables
 
 GLUE = Path(__file__).resolve().parents[1].parent / "shared/data/glue"
 needs_glue = pytest.mark.skipif(not GLUE.is_dir(), reason=f"the GLUE TSVs are not at {GLUE}")

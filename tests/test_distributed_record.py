@@ -1,5 +1,5 @@
-"""Recording over torchrun's processes (core.distributed): two CPU processes (gloo) record a real tiny model —
-native, and a Hugging Face BERT imported with core.hf — on real MRPC dev pairs, each writes its part, rank 0
+"""Recording over torchrun's processes (core.run.distributed): two CPU processes (gloo) record a real tiny model —
+native, and a Hugging Face BERT imported with core.hf.cli — on real MRPC dev pairs, each writes its part, rank 0
 joins them, and the merged Trace equals a single-process ``record`` sample for sample, bit for bit. The GPU
 path: a GPU asked for where there is none is said plainly and the CPU runs it; bf16 / fp16 autocast runs on
 the native and the imported model (no test needs a GPU)."""
@@ -12,16 +12,21 @@ import numpy as np
 import pytest
 import torch
 
-from core import checkpoint
-from core.cache import recording_inputs, trace_for
-from core.config import preset
 from core.data import load_task
-from core.distributed import global_lengths, rank_batches, record_distributed
-from core.model import MultiExitEncoder
+from core.model import MultiExitEncoder, checkpoint, preset, train_wordpiece
 from core.policies import make_policy
-from core.runner import early_exit, length_batches, order_by_length, record
-from core.tokenizer import train_wordpiece
-from core.trace_store import TraceStore
+from core.run import (
+    early_exit,
+    global_lengths,
+    length_batches,
+    order_by_length,
+    rank_batches,
+    record,
+    record_distributed,
+    recording_inputs,
+    trace_for,
+)
+from core.trace import TraceStore
 
 ROOT = Path(__file__).resolve().parents[1]
 ARRAYS = ("logits", "pooled", "proto_emb", "proto_dist", "lte", "labels", "flops_per_block", "prototypes", "probs")
@@ -149,7 +154,7 @@ def test_two_cpu_ranks_record_the_trace_of_one_process(native_dir, tmp_path, mon
     assert [p["rows"] for p in store.manifest["parts"]] == [80, 70]      # batches 0, 2, …, 8 and 1, 3, …, 9
     same(store.to_trace(), want)
     monkeypatch.setenv("EXITLENS_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr("core.runner.record", None)                      # read from the cache, never recorded
+    monkeypatch.setattr("core.run.recorder.record", None)                      # read from the cache, never recorded
     same(trace_for(native_dir, "mrpc", "validation", N), want)
 
 
@@ -166,8 +171,8 @@ def test_two_cpu_ranks_record_an_imported_hugging_face_model(hf_dir, tmp_path):
 
 
 def test_cli_records_a_store_in_one_process(native_dir, tmp_path, capsys, monkeypatch):
-    from core.cache import trace_path
     from core.inference import main
+    from core.run import trace_path
 
     monkeypatch.setenv("EXITLENS_CACHE", str(tmp_path / "cache"))
     assert main(["record", "--model", str(native_dir), "--task", "mrpc", "--limit", str(N), "--batch-size", "16",

@@ -8,13 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from core.config import preset
 from core.explain import Salience, attention, candidates, counterfactuals, encode_words, salience, substitution_table
-from core.inference import record
-from core.losses import exit_loss
-from core.model import MultiExitEncoder
+from core.model import MultiExitEncoder, encode_batch, preset, train_wordpiece
 from core.policies import decide, make_policy
-from core.tokenizer import encode_batch, train_wordpiece
+from core.run import record
+from core.train import exit_loss
 
 SUBJECTS = ["the film", "this movie", "the story", "the acting", "the plot", "the cast", "the music", "the ending",
             "her performance", "the script"]
@@ -389,7 +387,7 @@ def test_bad_input_gets_clear_errors(not_model):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SHIPPED_MODELS)
 def test_ig_is_complete_on_shipped_models(name):
-    from core import checkpoint
+    from core.model import checkpoint
 
     d = ASSET_MODELS / name
     model, tok = checkpoint.load(d), checkpoint.load_tokenizer(d)

@@ -1,11 +1,11 @@
-"""core.failure: failure-prediction AUROC per exit, by hand, against sklearn, and the direction of each policy."""
+"""Failure-prediction AUROC per exit, by hand, against sklearn, and the direction of each policy."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from core.failure import error_score, failure_auroc, failure_auroc_all
+from core.analysis import error_score, failure_auroc, failure_auroc_all
 from core.policies import POLICIES, FractionalReduction, ThresholdPolicy, make_policy
 from core.trace import Trace
 

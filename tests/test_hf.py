@@ -1,28 +1,19 @@
 """Bring your own model: tiny random Hugging Face classifiers of every supported family (built with transformers
 config classes and tokenizers trained on real SST-2 sentences, saved to a temporary folder — no network) are
 imported as multi-exit models. Their final exit equals the original model, simulated exits equal real early
-exit, imports round-trip through core.checkpoint, and probes fitted on real SST-2 rows learn the task."""
+exit, imports round-trip through core.model.checkpoint, and probes fitted on real SST-2 rows learn the task."""
 import json
 
 import numpy as np
 import pytest
 import torch
 
-from core import checkpoint
-from core.checkpoint import CheckpointError
 from core.data import load_task
-from core.hf import (
-    HFModelError,
-    HFMultiExit,
-    import_model,
-    inspect_source,
-    is_hf_model_dir,
-    main,
-)
-from core.hf_import import _fit_rows
-from core.inference import early_exit, record
+from core.hf import HFModelError, HFMultiExit, import_model, inspect_source, is_hf_model_dir, main
+from core.hf.importer import _fit_rows
+from core.model import CheckpointError, checkpoint, encode_batch
 from core.policies import POLICIES, decide, make_policy
-from core.tokenizer import encode_batch
+from core.run import early_exit, record
 from tests.conftest import HF_MAX_LEN as MAX_LEN
 from tests.conftest import build_source
 
@@ -143,11 +134,11 @@ def test_prototypes_are_the_class_means_of_the_fit_rows(imported):
 
 
 def test_salience_and_attention_explain_imported_models(imported):
-    """core.salience's extension point: attention equals transformers' own (eager) attention weights, and
+    """core.explain.salience's extension point: attention equals transformers' own (eager) attention weights, and
     the function integrated gradients differentiates (word-table rows → each exit's logits) is the model."""
     from transformers import AutoModelForSequenceClassification
 
-    from core.salience import attention, backend, salience
+    from core.explain import attention, backend, salience
 
     _kind, src, res = imported
     model, tok = checkpoint.load(res.out), checkpoint.load_tokenizer(res.out)
@@ -189,7 +180,7 @@ def test_import_cli_round_trip_and_card(sentences, tmp_path, monkeypatch, capsys
     assert np.abs(tr.logits[:, -1] - ref).max() <= 1e-4
     monkeypatch.setenv("EXITLENS_CACHE", str(tmp_path / "cache"))
     from core.card import main as card_main
-    assert card_main([str(out)]) == 0                                 # python -m core.card DIR
+    assert card_main([str(out)]) == 0                                 # python -m core.train.card DIR
     measured = checkpoint.load_card(out)
     assert len(measured["dev_per_exit"]) == 3 and measured["size"]["disk_bytes"] > 0
 

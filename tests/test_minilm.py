@@ -1,7 +1,7 @@
 """The pretrained MiniLM-L6 loads offline into the BERT-block encoder and matches HF BertModel."""
 import torch
 
-from core.minilm import load_minilm, model_dir
+from core.model import load_minilm, model_dir
 
 
 def test_final_hidden_states_match_transformers_bertmodel():
@@ -26,8 +26,7 @@ def test_final_hidden_states_match_transformers_bertmodel():
 
 def test_trimmed_vocabulary_gives_identical_outputs_on_covered_text():
     from core.data import load_task
-    from core.minilm import task_token_ids, trim_vocab
-    from core.tokenizer import encode_batch, load_minilm_tokenizer
+    from core.model import encode_batch, load_minilm_tokenizer, task_token_ids, trim_vocab
 
     torch.set_num_threads(1)
     model, tok = load_minilm().eval(), load_minilm_tokenizer()

@@ -4,9 +4,7 @@ import time
 import pytest
 import torch
 
-from core.binary import BinaryLinear
-from core.config import PRESETS, ModelConfig, preset
-from core.model import MultiExitEncoder, SLFNBlock, pool, prototype_distance
+from core.model import PRESETS, BinaryLinear, ModelConfig, MultiExitEncoder, SLFNBlock, pool, preset, prototype_distance
 
 
 def test_tiny_builds_fast_and_every_exit_has_the_right_shape():

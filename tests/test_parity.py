@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from core import checkpoint
 from core.data import load_task
-from core.inference import early_exit, record
+from core.model import checkpoint, encode_batch
 from core.policies import POLICIES, decide, make_policy
-from core.tokenizer import encode_batch
+from core.run import early_exit, record
 from core.train import TrainConfig, train
 
 

@@ -1,4 +1,4 @@
-"""Exit policies (core.policies): hand-computed exits on a 3 × 4 trace, validation, causality, monotonicity,
+"""Exit policies (core.policies.rules): hand-computed exits on a 3 × 4 trace, validation, causality, monotonicity,
 and the vectorized many-threshold path against one ``decide`` per threshold."""
 from __future__ import annotations
 

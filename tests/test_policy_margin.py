@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from core.analysis import sweep
-from core.policies import POLICIES, Margin, MaxProb, decide, make_policy
-from core.signals import SIGNALS, margin, sample_signals
+from core.policies import POLICIES, SIGNALS, Margin, MaxProb, decide, make_policy, margin, sample_signals
 from core.trace import Trace
 
 

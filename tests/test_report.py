@@ -1,4 +1,4 @@
-"""core.report: the standalone threshold report — offline (plotly.js inline, no external URL), escaped text,
+"""core.certify.report: the standalone threshold report — offline (plotly.js inline, no external URL), escaped text,
 the held-out figures of the threshold, and the certificate's guarantee and risk curve."""
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import plotly.graph_objects as go
 import pytest
 
 from core.analysis import sweep
-from core.certify import certify, guarantee_text, report_html
+from core.certify import certify, guarantee_text, heldout_figures, report_html, threshold_report_html
 from core.policies import EntropyThreshold
-from core.report import heldout_figures, threshold_report_html
 from core.trace import Trace
 
 EVIL = "<script>alert('x')</script> & \"quoted\""

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from core import checkpoint, splits
 from core.analysis import cost, metric
-from core.data import get_task, load_task
-from core.inference import record
+from core.data import get_task, load_task, splits
+from core.model import checkpoint
 from core.policies import decide, make_policy
-from core.prototypes import centrality
+from core.run import record
+from core.train import centrality
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "assets" / "models"
@@ -29,7 +29,7 @@ def test_assets_stay_small():
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_model_has_its_own_card(name):
     card = json.loads((MODELS / name / "card.json").read_text())
-    assert card["name"] == name, f"{name}/card.json was measured as {card['name']!r}: run core.card in place"
+    assert card["name"] == name, f"{name}/card.json was measured as {card['name']!r}: run core.train.card in place"
     assert card["task"] in ("sst2", "mrpc") and card.get("what")
     assert "/tmp/" not in card["reproduce"], "the reproduce command names a scratch folder"
 
@@ -76,7 +76,7 @@ def test_a_shipped_model_measures_what_its_card_says(name):
 def test_the_calibration_split_in_the_card_is_the_one_its_seed_gives(name):
     card = json.loads((MODELS / name / "card.json").read_text())
     if card.get("calibration") is None:
-        pytest.fail(f"{name} has no calibration split in its card: retrain it on the fit split (core.train holds "
+        pytest.fail(f"{name} has no calibration split in its card: retrain it on the fit split (core.train.loop holds "
                     "the calibration rows out by default)")
     assert card["calibration"] == splits.split_info(card["task"], seed=card["calibration"]["seed"])
     assert (card["train"]["config"] or {}).get("holdout") is True

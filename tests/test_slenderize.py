@@ -1,10 +1,8 @@
 """COST-EFF slenderization: width shrinks, depth and every exit stay, the kept parts are the important ones."""
 import torch
 
-from core.config import preset
-from core.losses import exit_loss
-from core.model import MultiExitEncoder
-from core.slenderize import slenderize, taylor_scores
+from core.model import MultiExitEncoder, preset, slenderize, taylor_scores
+from core.train import exit_loss
 
 
 def test_full_width_slenderize_is_the_identity():

@@ -1,10 +1,9 @@
-"""The calibration split (core.splits) on the real GLUE train files: held out from training, drawn with a fixed
+"""The calibration split (core.data.splits) on the real GLUE train files: held out from training, drawn with a fixed
 seed, of the documented size — and for SST-2 made of whole sentences whose phrases leave the fit split too."""
 import numpy as np
 import pytest
 
-from core import splits
-from core.data import load_task
+from core.data import load_task, splits
 from core.train import load_rows
 
 

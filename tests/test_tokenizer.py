@@ -1,4 +1,4 @@
-"""core.tokenizer: a trained WordPiece, MiniLM's tokenizer, and encode_batch on hostile strings."""
+"""core.model.tokenizer: a trained WordPiece, MiniLM's tokenizer, and encode_batch on hostile strings."""
 from __future__ import annotations
 
 import random
@@ -8,13 +8,15 @@ import pytest
 import torch
 from tokenizers import Tokenizer
 
-from core.tokenizer import (
+from core.model import (
     SPECIAL_TOKENS,
     encode_batch,
     load_minilm_tokenizer,
-    load_tokenizer,
     save_tokenizer,
     train_wordpiece,
+)
+from core.model.tokenizer import (
+    load_tokenizer,  # the tokenizer's own loader (core.model's face exports the checkpoint's)
 )
 
 CORPUS = [

@@ -14,8 +14,7 @@ import pytest
 
 from core.analysis import per_exit_metric
 from core.policies import decide, make_policy
-from core.trace import Trace, TraceError
-from core.trace_io import main, read_trace, summarize, write_parquet
+from core.trace import Trace, TraceError, main, read_trace, summarize, write_parquet
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -134,7 +133,7 @@ def _pq(tmp_path, cols, meta=None, name="t.parquet"):
 
 
 GOOD = [[[0.1, 0.2], [0.3, -0.1], [1.0, 2.0]]] * 5           # 5 rows, L=3, K=2
-SEE = "(see the format in core/trace_io.py)"
+SEE = "(see the format in core/trace/io.py)"
 MALFORMED = {
     "no logits": ({"label": [0, 1], "text": ["a", "b"]}, None,
                   ("{p} has no 'logits' column (columns: ['label', 'text']): one row per sample with 'logits' = "

@@ -1,4 +1,4 @@
-"""The out-of-core store (core.trace_store): a real tiny model's recording on real SST-2 / MRPC dev sentences
+"""The out-of-core store (core.trace.store): a real tiny model's recording on real SST-2 / MRPC dev sentences
 written batch by batch reads back equal to the in-memory Trace, array for array and bit for bit; chunks
 cover every sample once; chosen rows and one block's embeddings are read without the rest; the stratified
 sample keeps rare strata; damaged or inconsistent stores are refused with a message that says what to do."""
@@ -9,15 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from core.chunked import stratified_rows
-from core.config import preset
+from core.analysis import embeddings_at, stratified_rows
 from core.data import load_task
-from core.model import MultiExitEncoder
-from core.projection import embeddings_at
-from core.runner import record, record_store
-from core.tokenizer import train_wordpiece
-from core.trace import TraceError
-from core.trace_store import StoreWriter, TraceStore, save_store, write_manifest
+from core.model import MultiExitEncoder, preset, train_wordpiece
+from core.run import record, record_store
+from core.trace import StoreWriter, TraceError, TraceStore, save_store, write_manifest
 
 ARRAYS = ("logits", "probs", "entropy", "entropy_norm", "pooled", "proto_emb", "proto_dist", "lte", "labels",
           "flops_per_block", "prototypes")

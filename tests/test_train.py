@@ -10,9 +10,18 @@ import numpy as np
 import pytest
 import torch
 
-from core import checkpoint
-from core.losses import dar_loss, exit_loss, exit_weights, lte_loss, prototype_loss
-from core.train import TrainConfig, param_digest, parse_args, train
+from core.model import checkpoint
+from core.train import (
+    TrainConfig,
+    dar_loss,
+    exit_loss,
+    exit_weights,
+    lte_loss,
+    param_digest,
+    parse_args,
+    prototype_loss,
+    train,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +44,7 @@ def test_tiny_training_on_real_sst2_lowers_the_loss_and_round_trips(tmp_path):
     assert len(card["dev_per_exit"]) == 2 and card["metric"] == "accuracy"
     model = checkpoint.load(out)
     tok = checkpoint.load_tokenizer(out)
-    from core.inference import record
+    from core.run import record
     tr = record(model, tok, ["a gorgeous film .", "dull and lifeless ."])
     assert tr.logits.shape == (2, 2, 2)
 

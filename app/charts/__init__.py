@@ -1,6 +1,6 @@
 """Pure chart functions: numbers in, plotly Figures out — no Streamlit, unit-tested in tests/test_charts.py.
 
-Statistics label themselves: a function that plots a :class:`core.stat.Stat` takes its axis title from the
+Statistics label themselves: a function that plots a :class:`core.util.stat.Stat` takes its axis title from the
 Stat's name and unit and its axis range from the Stat's range. Blocks are 0-based in every argument and
 1-based on every axis. Named traces the tests (and readers) can find: "threshold" (the policy's threshold
 line), "exit" (the exit marker), "pareto front", "current".

@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.policies import POLICIES
-from core.stat import Stat
+from core.util import Stat
 
 CLASS_COLORS = ["#e8590c", "#1c7ed6", "#2f9e44", "#ae3ec9", "#f59f00", "#0c8599"]
 POLICY_COLORS = {name: cls.colour for name, cls in POLICIES.items()}    # each policy's own colour

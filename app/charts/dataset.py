@@ -24,7 +24,7 @@ from app.charts.common import (  # noqa: F401
     fmt_flops,
     stat_title,
 )
-from core.stat import Stat
+from core.util import Stat
 
 X_AXES = {"layer_speedup": "layer speed-up L/ℓ̄ (×)", "flops_reduction": "FLOPs reduction (fraction)"}
 

@@ -4,7 +4,7 @@ a word diff. Pure functions: numbers in, a plotly Figure (or an HTML string) out
 
 Salience is signed (integrated gradients, gradient × input): a word *for* the class its block predicts is
 blue, one *against* it red — the same two colours in the heatmap and the highlighted text. Each block
-explains its own exit's class (core.salience), so the column labels carry that class.
+explains its own exit's class (core.explain.salience), so the column labels carry that class.
 """
 from __future__ import annotations
 

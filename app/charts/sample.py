@@ -22,7 +22,7 @@ from app.charts.common import (  # noqa: F401
     fmt_flops,
     stat_title,
 )
-from core.stat import Stat
+from core.util import Stat
 
 # ──────────────────────────────────────────────────────────────────────────────────────────────────
 # Per-sample trace (Playground, Learn, the sample drill-down of the Prototypes page)

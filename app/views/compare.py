@@ -6,11 +6,10 @@ import streamlit as st
 
 from app import charts, sidebar, state, widgets
 from app import params as P
-from core import checkpoint
-from core.analysis import METRICS, cost, metric, pareto_front, task_metric
-from core.bundle import card_task
+from core.analysis import METRICS, agreement, cost, largest_differences, metric, pareto_front, task_metric
+from core.model import checkpoint
 from core.policies import POLICIES, ThresholdPolicy, decide
-from core.summaries import agreement, largest_differences
+from core.run import card_task
 
 sel = state.current()
 a = sel.bundle

@@ -4,9 +4,8 @@ import streamlit as st
 
 from app import charts, editor, explain_panel, sentence_form, sidebar, state, widgets
 from app import params as P
-from core.policies import ThresholdPolicy, decide
-from core.signals import sample_signals
-from core.summaries import exit_summary
+from core.analysis import exit_summary
+from core.policies import ThresholdPolicy, decide, sample_signals
 
 sel = state.current()
 b = sel.bundle

@@ -6,17 +6,20 @@ import streamlit as st
 
 from app import charts, drilldown, sidebar, state, widgets
 from app import params as P
-from core import projection
 from core.analysis import (
+    COHORT_LABELS,
+    COHORT_ORDER,
     COHORTS,
     cohorts,
     destructive_overthinking,
     oracle_accuracy,
     per_exit_accuracy,
+    primary_cohort,
+    projection,
+    sample_table,
     wasteful_overthinking,
 )
 from core.policies import decide
-from core.summaries import COHORT_LABELS, COHORT_ORDER, primary_cohort, sample_table
 
 sel = state.current()
 b = sel.bundle

@@ -6,10 +6,19 @@ import streamlit as st
 
 from app import charts, sidebar, state, tuning, widgets
 from app import params as P
-from core.analysis import COHORTS, METRICS, calibration, cohorts, cost, metric, pareto_front, task_metric
-from core.failure import failure_auroc
+from core.analysis import (
+    COHORTS,
+    METRICS,
+    calibration,
+    cohorts,
+    cost,
+    failure_auroc,
+    metric,
+    pareto_front,
+    per_class_table,
+    task_metric,
+)
 from core.policies import POLICIES, ThresholdPolicy, decide
-from core.summaries import per_class_table
 
 sel = state.current()
 b, pol = sel.bundle, sel.policy

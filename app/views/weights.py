@@ -4,8 +4,7 @@ import streamlit as st
 
 from app import charts, sidebar, state, widgets
 from app import params as P
-from core import checkpoint
-from core.weights import sign_flips, size_report, stored_dtype_bytes
+from core.model import checkpoint, sign_flips, size_report, stored_dtype_bytes
 
 sel = state.current()
 b = sel.bundle
@@ -22,7 +21,7 @@ def size_row() -> None:
     m[0].metric("fp32 size", f"{rep.fp32_bytes / 1024:,.1f} KiB", help="every parameter as 32-bit float")
     m[1].metric("packed size", f"{rep.packed_bytes / 1024:,.1f} KiB",
                 help=f"1 bit per binarized weight + one α per row; the other tensors in {other_dtype}, as stored")
-    m[2].metric("packed ratio", f"{rep.ratio:.2f}×", help="fp32 size / packed size (core.weights.size_report)")
+    m[2].metric("packed ratio", f"{rep.ratio:.2f}×", help="fp32 size / packed size (core.model.weights.size_report)")
     m[3].metric("on disk", f"{disk / 1024:,.1f} KiB", help="the real size of model.safetensors (header included)")
 
 

@@ -1,0 +1,73 @@
+"""Measuring exits on a Trace: metrics and cost, threshold sweeps and the Pareto front, overthinking,
+failure prediction, the pages' tables, out-of-core versions of all these (chunked), embeddings' projections.
+
+Other packages import this package, never its modules."""
+from core.analysis import chunked, projection
+from core.analysis.chunked import stratified_rows
+from core.analysis.failure import error_score, failure_auroc, failure_auroc_all
+from core.analysis.metrics import (
+    COST_CONVENTIONS,
+    METRICS,
+    Calibration,
+    Cost,
+    calibration,
+    confusion_matrix,
+    cost,
+    exit_histogram,
+    metric,
+    metric_from_confusion,
+    metric_name,
+    need_labels,
+    per_exit_accuracy,
+    per_exit_metric,
+    task_metric,
+)
+from core.analysis.overthinking import (
+    COHORTS,
+    Destructive,
+    Wasteful,
+    cohorts,
+    confusion_score,
+    confusion_stats,
+    destructive_overthinking,
+    exit_fixed_errors,
+    exit_induced_errors,
+    first_correct_block,
+    flips,
+    oracle_accuracy,
+    wasteful_overthinking,
+)
+from core.analysis.projection import embeddings_at, pca_2d
+from core.analysis.sweep import (
+    SWEEP_COLUMNS,
+    Tuned,
+    best_threshold,
+    pareto_front,
+    split_halves,
+    sweep,
+    sweep_all,
+    sweep_counts,
+    sweep_frame,
+)
+from core.analysis.tables import (
+    COHORT_LABELS,
+    COHORT_ORDER,
+    agreement,
+    exit_summary,
+    largest_differences,
+    per_class_table,
+    preds_path,
+    primary_cohort,
+    sample_table,
+)
+from core.util import Stat
+
+__all__ = ["COHORTS", "COHORT_LABELS", "COHORT_ORDER", "COST_CONVENTIONS", "Calibration", "Cost", "Destructive",
+           "METRICS", "SWEEP_COLUMNS", "Stat", "Tuned", "Wasteful", "agreement", "best_threshold", "calibration",
+           "chunked", "cohorts", "confusion_matrix", "confusion_score", "confusion_stats", "cost",
+           "destructive_overthinking", "embeddings_at", "error_score", "exit_fixed_errors", "exit_histogram",
+           "exit_induced_errors", "exit_summary", "failure_auroc", "failure_auroc_all", "first_correct_block",
+           "flips", "largest_differences", "metric", "metric_from_confusion", "metric_name", "need_labels",
+           "oracle_accuracy", "pareto_front", "pca_2d", "per_class_table", "per_exit_accuracy", "per_exit_metric",
+           "preds_path", "primary_cohort", "projection", "sample_table", "split_halves", "stratified_rows", "sweep",
+           "sweep_all", "sweep_counts", "sweep_frame", "task_metric", "wasteful_overthinking"]

@@ -1,0 +1,6 @@
+"""`python -m core.certify --model DIR --epsilon 0.01` (an entry point: core.cli.certify.main)."""
+import sys
+
+from core.cli.certify import main
+
+sys.exit(main())

@@ -1,0 +1,3 @@
+"""The command line: `exitlens` and its sub-commands (main), recording (record), certification (certify).
+
+Entry points only: nothing in core imports this package."""

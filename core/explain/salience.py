@@ -1,0 +1,391 @@
+"""Token salience of every exit, and attention per block and head, for one sentence (or pair).
+
+Why per exit: an early-exit model answers from the first block whose exit is sure enough, so "which words
+made the model say positive" has one answer *per block*: the words block 1 read when it exited may not be
+the ones block 6 would have weighed (the overthinking story of SDN, Kaya et al. 2019). Every explainer
+here scores, for every block b, exit b's logit for exit b's *own* predicted class.
+
+Methods (``salience(..., method=)``):
+    "ig"            integrated gradients (Sundararajan et al. 2017) over the word-embedding rows, with
+                    captum's ``IntegratedGradients``; baseline: the same row with every non-special
+                    token replaced by [PAD] ([CLS]/[SEP] kept, as in captum's BERT tutorial), so position
+                    and segment embeddings cancel and the attributions explain the *words*. Completeness:
+                    Σ attributions = f(x) − f(baseline); captum's convergence delta is kept as the gap.
+                    Binarized layers (core.model.binary) sign their *weights*, which do not depend on the input,
+                    so f is an ordinary piecewise-smooth function of the embeddings and IG is well defined.
+    "grad_x_input"  ∂f/∂e ⊙ e on the same rows (captum ``InputXGradient``; Shrikumar et al. 2016).
+    "rollout"       attention rollout (Abnar & Zuidema 2020): Â_b = ½(mean_h A_b + I), R_b = Â_b R_{b−1};
+                    exit b's row is R_b's [CLS] row (cls pooling) or the mean of its rows (mean pooling).
+                    Unsigned and class-agnostic; every row sums to 1.
+
+All blocks are explained in one batched pass: the L targets are L rows of one batch, and the forward
+(:class:`Backend` ``exit_logits``) stops each row at its own exit block, so row b runs b+1 blocks.
+
+Extension point: the explainers reach a model only through :func:`backend` (a ``functools.singledispatch``
+function). ExitLens' own :class:`core.model.encoder.MultiExitEncoder` is registered here. An imported Hugging Face
+model class registers its own, next to its definition (this module never imports it), e.g.::
+
+    @backend.register
+    def _(model: HFMultiExit) -> Backend:
+        emb = model.<backbone>.embeddings                  # HF embeddings take inputs_embeds=
+        return Backend(emb.word_embeddings,
+                       lambda e, mask, types, block: staged_exit_logits(
+                           model, emb(inputs_embeds=e, token_type_ids=types), mask, block),
+                       lambda *a: <(L, B, H, T, T) from the layers' output_attentions>, max_len, model.cfg.pooling)
+
+Dimension legend: L blocks, H heads, T tokens (specials included), W words, K classes, R rows, E embedding.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import singledispatch
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from core.model import (
+    MultiExitEncoder,
+    SelfAttention,
+    encode_batch,
+    special_token_template,
+    stateless_copy,
+    truncated_lengths,
+)
+
+METHODS = ("ig", "grad_x_input", "rollout")
+
+
+# ──────────────────────────────────────────────────────────────────────────────────────────────────
+# One sentence as the model reads it, with the words its pieces came from
+
+@dataclass(frozen=True)
+class Tokens:
+    input_ids: torch.Tensor        # (1, T) exactly what core.inference.record feeds the model
+    attention_mask: torch.Tensor   # (1, T)
+    token_type_ids: torch.Tensor   # (1, T)
+    tokens: list[str]              # T word pieces ("##" continuations as the vocabulary spells them)
+    special: np.ndarray            # (T,) bool: [CLS], [SEP] …
+    word_of_token: np.ndarray      # (T,) int: index into ``words``
+    words: list[str]               # W: the original text of each word (a special token is its own word)
+    word_segment: np.ndarray       # (W,) int: 0 = text, 1 = text_b, −1 = special token
+    word_spans: np.ndarray         # (W, 2) int: character [start, end) in its segment's text; −1 for specials
+
+
+def check_text(text, what: str = "text") -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise ValueError(f"{what} is empty: type a sentence to explain")
+    return text
+
+
+def encode_words(tokenizer, text: str, text_b: str | None = None, max_len: int = 128) -> Tokens:
+    """Encode like ``core.model.tokenizer.encode_batch`` (same truncation) and map every piece to its word.
+
+    Words are the tokenizer's pre-tokenizer words (BERT: whitespace and punctuation split), so merging
+    pieces to words is merging "##" continuations; their character spans let a page highlight the text.
+    """
+    check_text(text)
+    if text_b is not None:
+        check_text(text_b, "text_b")
+    enc = encode_batch(tokenizer, [text], None if text_b is None else [text_b], max_len)
+    if tokenizer.truncation is not None or tokenizer.padding is not None:
+        tokenizer = stateless_copy(tokenizer)
+    texts = [text] if text_b is None else [text, text_b]
+    seqs = [tokenizer.encode(t, add_special_tokens=False) for t in texts]
+    if not any(len(s.ids) for s in seqs):
+        raise ValueError(f"{text!r} has no token this model can read: type words, not only symbols")
+    budget = max_len - tokenizer.num_special_tokens_to_add(text_b is not None)
+    keep = truncated_lengths(len(seqs[0].ids), len(seqs[1].ids) if text_b is not None else 0, budget)
+    special, word_of, words, segs, spans = [], [], [], [], []
+    word_key: dict[tuple[int, int], int] = {}
+    for kind, value, _ in special_token_template(tokenizer, text_b is not None):
+        if kind == "special":
+            special.append(True)
+            word_of.append(len(words))
+            words.append(tokenizer.id_to_token(value))
+            segs.append(-1)
+            spans.append((-1, -1))
+            continue
+        s = seqs[value]
+        for j in range(keep[value]):
+            special.append(False)
+            key = (value, s.word_ids[j])
+            start, end = s.offsets[j]
+            if key not in word_key:
+                word_key[key] = len(words)
+                words.append("")
+                segs.append(value)
+                spans.append((start, end))
+            w = word_key[key]
+            spans[w] = (min(spans[w][0], start), max(spans[w][1], end))
+            word_of.append(w)
+    words = [texts[g][a:b] if g >= 0 else w for w, g, (a, b) in zip(words, segs, spans)]
+    ids = enc["input_ids"]
+    if ids.shape[1] != len(special):
+        raise RuntimeError("internal: word alignment disagrees with encode_batch; please report this sentence")
+    return Tokens(ids, enc["attention_mask"], enc["token_type_ids"],
+                  [tokenizer.id_to_token(i) for i in ids[0].tolist()],
+                  np.array(special), np.array(word_of), words, np.array(segs), np.array(spans, dtype=np.int64))
+
+
+def merge_to_words(token_scores: np.ndarray, word_of_token: np.ndarray, n_words: int) -> np.ndarray:
+    """(L, T) piece scores → (L, W): the sum of each word's pieces (IG stays complete: the sum is kept)."""
+    out = np.zeros(token_scores.shape[:-1] + (n_words,), dtype=np.float64)
+    np.add.at(out, (..., word_of_token), token_scores)
+    return out
+
+
+# ──────────────────────────────────────────────────────────────────────────────────────────────────
+# The extension point: what the explainers need from a multi-exit model
+
+@dataclass(frozen=True)
+class Backend:
+    """How to explain one model class.
+
+    ``word_embeddings(ids)``: (R, T) → (R, T, E), the word-table rows of the tokens (what IG interpolates);
+    ``exit_logits(e, mask, types, block)``: (R, T, E), (R, T)×2, (R,) long → (R, K), row r's logits at its
+    own exit ``block[r]``, computed from those rows; ``attention_maps(ids, mask, types)``: (B, T)×3 →
+    (L, B, H, T, T) softmax weights. Attribution goes through captum's plain (not layer) methods on ``e``:
+    nothing is hooked into the model, so a model shared by several app sessions is never altered while
+    another session runs it."""
+    word_embeddings: Callable[..., torch.Tensor]
+    exit_logits: Callable[..., torch.Tensor]
+    attention_maps: Callable[..., torch.Tensor]
+    max_len: int                           # longest input (special tokens included)
+    pooling: str                           # "cls" | "mean": which rows of the rollout an exit reads
+
+
+@singledispatch
+def backend(model) -> Backend:
+    raise TypeError(f"cannot explain a {type(model).__name__}: only ExitLens MultiExitEncoder models (and model "
+                    "classes that register a core.explain.salience.Backend with @backend.register) can be explained")
+
+
+@backend.register
+def _native_backend(model: MultiExitEncoder) -> Backend:
+    return Backend(lambda ids: model.embeddings.word(ids),
+                   lambda e, mask, types, block: staged_exit_logits(model, native_embed(model, e, types), mask, block),
+                   lambda *a: native_attention_maps(model, *a), min(128, model.cfg.max_len), model.cfg.pooling)
+
+
+def native_embed(model: MultiExitEncoder, e: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+    """(R, T, E) word-table rows → (R, T, D) first block input: ``Embeddings.forward`` after its table
+    lookup (COST-EFF projection, + position + segment, LayerNorm, dropout); tests/test_explain.py checks
+    it against the model's own forward."""
+    emb = model.embeddings
+    x = emb.word_proj(e) if emb.word_proj is not None else e
+    x = x + emb.position(torch.arange(e.shape[1], device=e.device))[None] + emb.token_type(types)
+    return emb.drop(emb.norm(x))
+
+
+def staged_exit_logits(model, h: torch.Tensor, mask, block) -> torch.Tensor:
+    """(R, T, D) first block input, (R, T) mask, (R,) exit block → (R, K): the blocks and exit heads of
+    ``MultiExitEncoder.forward``, but each row leaves the batch after its own exit block, so explaining
+    exit b costs b+1 blocks. Any model with the staged API that core.inference.early_exit uses
+    (``attention_bias``, ``blocks[i](h, bias)``, ``exit(i, h, mask).logits``) can use it in its Backend."""
+    bias = model.attention_bias(mask, h.dtype)                    # (R, 1, 1, T)
+    rows = torch.arange(len(block))
+    pieces, order = [], []
+    for i in range(int(block.max()) + 1):
+        h = model.blocks[i](h, bias)
+        here = block == i
+        if bool(here.any()):
+            pieces.append(model.exit(i, h[here], mask[here]).logits)                       # (r_i, K)
+            order.append(rows[here])
+        keep = block > i
+        if not bool(keep.all()):
+            h, bias, mask, block, rows = h[keep], bias[keep], mask[keep], block[keep], rows[keep]
+    return torch.cat(pieces)[torch.argsort(torch.cat(order))]
+
+
+def attention_weights(attn: SelfAttention, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """(B, T, D), (B, 1, 1, T) → (B, H, T, T): softmax(q kᵀ/√Dh + bias), the weights that
+    ``SelfAttention.forward`` hands to scaled_dot_product_attention (its default scale is 1/√Dh)."""
+    b, t, _ = x.shape
+    split = lambda y: y.view(b, t, attn.n_heads, attn.head_dim).transpose(1, 2)     # (B, H, T, Dh)
+    q, k = split(attn.query(x)), split(attn.key(x))
+    return torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(attn.head_dim) + bias, dim=-1)
+
+
+def native_attention_maps(model: MultiExitEncoder, ids, mask, types) -> torch.Tensor:
+    h = model.embed(ids, types)
+    bias = model.attention_bias(mask, h.dtype)
+    maps = []
+    for blk in model.blocks:
+        maps.append(attention_weights(blk.attn, h, bias))        # the block's own input
+        h = blk(h, bias)
+    return torch.stack(maps)                                      # (L, B, H, T, T)
+
+
+@contextmanager
+def eval_mode(model: nn.Module):
+    """Dropout off while explaining (IG's completeness needs a deterministic f); the mode is restored."""
+    was = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was)
+
+
+# ──────────────────────────────────────────────────────────────────────────────────────────────────
+# Attention
+
+def attention(model, tokenizer, text: str, text_b: str | None = None) -> np.ndarray:
+    """(L, H, T, T) attention weights of every block and head for one sentence (or pair); T counts the
+    special tokens, row i is query token i, and every row sums to 1 (one sentence has no padding)."""
+    be = backend(model)
+    enc = encode_words(tokenizer, text, text_b, be.max_len)
+    with torch.no_grad(), eval_mode(model):
+        maps = be.attention_maps(enc.input_ids, enc.attention_mask, enc.token_type_ids)
+    return maps[:, 0].float().numpy()
+
+
+def rollout(maps: np.ndarray, pooling: str = "cls") -> np.ndarray:
+    """(L, H, T, T) attention → (L, T): how much each input token flows into exit b's pooled state.
+
+    Abnar & Zuidema (2020): average the heads, add the residual as ½I, renormalise, multiply through the
+    blocks. A [CLS]-pooled exit reads row 0; a mean-pooled exit the mean of all rows. Rows sum to 1."""
+    t = maps.shape[-1]
+    a = 0.5 * maps.mean(axis=1) + 0.5 * np.eye(t)[None]           # (L, T, T)
+    a = a / a.sum(-1, keepdims=True)
+    flow, out = np.eye(t), []
+    for blk in a:
+        flow = blk @ flow
+        out.append(flow[0] if pooling == "cls" else flow.mean(0))
+    return np.stack(out)
+
+
+# ──────────────────────────────────────────────────────────────────────────────────────────────────
+# Salience
+
+@dataclass
+class Salience:
+    """Per-block token salience for one sentence; arrays are block-major, as a page draws them."""
+    method: str
+    tokens: list[str]                 # T pieces
+    token_scores: np.ndarray          # (L, T) score of each piece for exit b's target class
+    words: list[str]                  # W
+    word_scores: np.ndarray           # (L, W) sum of each word's pieces
+    word_of_token: np.ndarray         # (T,)
+    word_segment: np.ndarray          # (W,) 0 text, 1 text_b, −1 special token
+    word_spans: np.ndarray            # (W, 2) character spans in the word's own text
+    target: np.ndarray                # (L,) the class each block's exit predicts (what is explained)
+    probs: np.ndarray                 # (L, K) each exit's softmax
+    blocks: np.ndarray                # (L',) the blocks explained (all unless asked otherwise)
+    delta: np.ndarray | None = None   # (L',) IG: Σ attributions − (f(x) − f(baseline)), captum's delta
+    gain: np.ndarray | None = None    # (L',) IG: f(x) − f(baseline), the logit the attributions share
+    steps: np.ndarray | None = None   # (L',) IG: the quadrature points each block needed
+    exit_block: int | None = None     # where ``policy`` exits this sentence (when one was given)
+
+    @property
+    def completeness_gap(self) -> np.ndarray | None:
+        """(L',) |delta| / |f(x) − f(baseline)|: IG's relative completeness error (goal ≤ 1 %)."""
+        if self.delta is None:
+            return None
+        return np.abs(self.delta) / np.maximum(np.abs(self.gain), 1e-12)
+
+    @property
+    def is_special(self) -> np.ndarray:
+        """(W,) bool: the word is a special token ([CLS], [SEP]) a page may hide."""
+        return self.word_segment < 0
+
+
+def _attribute(be: Backend, enc: Tokens, blocks: np.ndarray, target: np.ndarray, method: str, steps: int,
+               baseline_ids: torch.Tensor):
+    """(R, T) token scores for rows (block, its target) in one captum call; IG also returns its delta."""
+    from captum.attr import InputXGradient, IntegratedGradients
+
+    r = len(blocks)
+    mask, types = enc.attention_mask.repeat(r, 1), enc.token_type_ids.repeat(r, 1)
+    with torch.no_grad():
+        e = be.word_embeddings(enc.input_ids).repeat(r, 1, 1)          # (R, T, E)
+        e0 = be.word_embeddings(baseline_ids).repeat(r, 1, 1)
+    block = torch.as_tensor(blocks, dtype=torch.long)
+    extra = (mask, types, block)                       # captum repeats these with the interpolation steps
+    tgt = [int(c) for c in target[blocks]]
+    if method == "grad_x_input":
+        attr = InputXGradient(be.exit_logits).attribute(e.requires_grad_(), target=tgt, additional_forward_args=extra)
+        return attr.sum(-1).detach().double().numpy(), None
+    attr, delta = IntegratedGradients(be.exit_logits).attribute(
+        e, baselines=e0, target=tgt, additional_forward_args=extra, n_steps=steps,
+        return_convergence_delta=True)                 # (R, T, E), (R,)
+    return attr.sum(-1).detach().double().numpy(), delta.detach().double().numpy()
+
+
+def _baseline_ids(enc: Tokens, tokenizer) -> torch.Tensor:
+    pad = tokenizer.token_to_id("[PAD]")
+    pad = 0 if pad is None else pad
+    return torch.where(torch.as_tensor(enc.special)[None], enc.input_ids, torch.full_like(enc.input_ids, pad))
+
+
+def _refined_ig(be: Backend, enc: Tokens, blocks, target, steps: int, base, tol: float, max_steps: int):
+    """IG at ``steps``; the blocks whose completeness gap is still above ``tol`` are done again with twice
+    the steps, up to ``max_steps``, keeping per block the estimate with the smallest gap. captum's advice
+    for a large convergence delta is more steps: a sharp exit (a logit that jumps along the straight path,
+    as in a model trained to near-certainty) needs more than 32 quadrature points, and Gauss-Legendre's
+    error on a near-jump is not monotone in the points, hence "keep the best". A smooth exit costs nothing."""
+    scores, delta = _attribute(be, enc, blocks, target, "ig", steps, base)
+    used = np.full(len(blocks), steps)
+    gap = lambda sc, de: np.abs(de) / np.maximum(np.abs(sc.sum(-1) - de), 1e-12)
+    best = gap(scores, delta)                                                    # (L',)
+    todo = np.flatnonzero(best > tol)
+    n = steps
+    while todo.size and n * 2 <= max_steps:
+        n *= 2
+        sc, de = _attribute(be, enc, blocks[todo], target, "ig", n, base)
+        g = gap(sc, de)
+        better = g < best[todo]
+        rows = todo[better]
+        scores[rows], delta[rows], used[rows], best[rows] = sc[better], de[better], n, g[better]
+        todo = todo[g > tol]
+    return scores, delta, used
+
+
+def salience(model, tokenizer, text: str, text_b: str | None = None, method: str = "ig", steps: int = 32, *,
+             blocks=None, policy=None, tol: float = 0.01, max_steps: int = 128) -> Salience:
+    """Salience of exit b's own predicted class for every block b (or only ``blocks``, 0-based).
+
+    IG uses ``steps`` Gauss-Legendre points and doubles them, up to ``max_steps``, for the blocks whose
+    completeness gap is above ``tol`` (``Salience.steps`` says how many each block took). ``policy`` (a
+    core.policies.rules Policy) also marks where it exits this sentence. Raises ValueError for an empty text, an
+    unknown method or a step count below 1."""
+    if method not in METHODS:
+        raise ValueError(f"unknown salience method {method!r}; choose one of {METHODS}")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be a whole number ≥ 1 (integrated gradients uses ≥ 32), got {steps!r}")
+    if not isinstance(tol, (int, float)) or not tol >= 0:
+        raise ValueError(f"tol is the accepted relative completeness gap, a number ≥ 0 (0.01 = 1 %), got {tol!r}")
+    from core.policies import decide
+    from core.run import record
+
+    be = backend(model)
+    enc = encode_words(tokenizer, text, text_b, be.max_len)
+    delta = gain = used = None
+    with eval_mode(model):                      # record() switches to eval too: restore the caller's mode
+        trace = record(model, tokenizer, [text], None if text_b is None else [text_b])
+        target, n_blocks = trace.preds[0], trace.n_blocks              # (L,)
+        blocks = np.arange(n_blocks) if blocks is None else np.asarray(blocks, dtype=np.int64).reshape(-1)
+        if blocks.size == 0 or blocks.min() < 0 or blocks.max() >= n_blocks:
+            raise ValueError(f"blocks must be 0-based block indices in 0..{n_blocks - 1}, got {blocks.tolist()}")
+        if method == "rollout":
+            with torch.no_grad():
+                maps = be.attention_maps(enc.input_ids, enc.attention_mask, enc.token_type_ids)[:, 0]
+            scores = rollout(maps.double().numpy(), be.pooling)[blocks]
+        else:
+            base = _baseline_ids(enc, tokenizer)
+            with torch.enable_grad():
+                if method == "ig":
+                    scores, delta, used = _refined_ig(be, enc, blocks, target, int(steps), base, tol, max_steps)
+                    gain = scores.sum(-1) - delta     # captum: delta = Σ attributions − (f(x) − f(baseline))
+                else:
+                    scores, _ = _attribute(be, enc, blocks, target, method, 0, base)
+    exit_block = None if policy is None else int(decide(policy, trace).exit_block[0])
+    return Salience(method, enc.tokens, scores, enc.words, merge_to_words(scores, enc.word_of_token, len(enc.words)),
+                    enc.word_of_token, enc.word_segment, enc.word_spans, target, trace.probs[0], blocks,
+                    delta, gain, used, exit_block)

@@ -1,0 +1,81 @@
+"""Models: every model ExitLens runs, seen through one interface (interface.MultiExitModel) — the native
+multi-exit encoder (config, encoder, binary), imported Hugging Face classifiers (families), the tokenizer
+contract, MiniLM loading, COST-EFF slenderization, weight accounting and the checkpoint format.
+
+Other packages import this package, never its modules."""
+from core.model import checkpoint
+from core.model.binary import (
+    BinaryEmbedding,
+    BinaryLinear,
+    approx_sign,
+    approx_sign_curves,
+    binarize_weight,
+    freeze_binarized,
+    pack_signs,
+    packed_bytes,
+    unpack_signs,
+)
+from core.model.checkpoint import (
+    HF_FORMAT,
+    CheckpointError,
+    disk_bytes,
+    load,
+    load_card,
+    load_tokenizer,
+    quantize_rows,
+    save,
+)
+from core.model.config import PRESETS, ModelConfig, preset
+from core.model.encoder import (
+    EncoderOutput,
+    MultiExitEncoder,
+    SelfAttention,
+    SLFNBlock,
+    pool,
+    prototype_distance,
+)
+from core.model.families import (
+    FAMILIES,
+    ClassMeans,
+    HFExitConfig,
+    HFModelError,
+    HFMultiExit,
+    family,
+    load_dir,
+    need_transformers,
+    strip_pooler,
+)
+from core.model.minilm import load_minilm, model_dir, task_texts, task_token_ids, trim_vocab
+from core.model.slenderize import slenderize, taylor_scores, truncate_positions
+from core.model.tokenizer import (
+    SPECIAL_TOKENS,
+    TokenInfo,
+    encode_batch,
+    encode_one,
+    load_minilm_tokenizer,
+    save_tokenizer,
+    special_token_template,
+    stateless_copy,
+    train_wordpiece,
+    truncated_lengths,
+)
+from core.model.weights import (
+    against_reference,
+    latent_model,
+    layer_stats,
+    pretrained_block_weights,
+    sign_flips,
+    size_report,
+    stored_dtype_bytes,
+)
+
+__all__ = ["BinaryEmbedding", "BinaryLinear", "CheckpointError", "ClassMeans", "EncoderOutput", "FAMILIES",
+           "HFExitConfig", "HFModelError", "HFMultiExit", "HF_FORMAT", "ModelConfig", "MultiExitEncoder", "PRESETS",
+           "SLFNBlock", "SPECIAL_TOKENS", "SelfAttention", "TokenInfo", "against_reference", "approx_sign",
+           "approx_sign_curves", "binarize_weight", "checkpoint", "disk_bytes", "encode_batch", "encode_one",
+           "family", "freeze_binarized", "latent_model", "layer_stats", "load", "load_card", "load_dir",
+           "load_minilm", "load_minilm_tokenizer", "load_tokenizer", "model_dir", "need_transformers", "pack_signs",
+           "packed_bytes", "pool", "preset", "pretrained_block_weights", "prototype_distance", "quantize_rows",
+           "save", "save_tokenizer", "sign_flips", "size_report", "slenderize", "special_token_template",
+           "stateless_copy", "stored_dtype_bytes", "strip_pooler", "task_texts", "task_token_ids", "taylor_scores",
+           "train_wordpiece", "trim_vocab", "truncate_positions", "truncated_lengths", "unpack_signs"]

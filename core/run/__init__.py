@@ -1,0 +1,35 @@
+"""Running a model: recording a Trace and real early exit (recorder), the on-disk trace cache (cache), a
+loaded model with its card (bundle), recording over torchrun's processes (distributed).
+
+Other packages import this package, never its modules."""
+from core.run import bundle
+from core.run.bundle import ModelBundle, card_task, default_model, list_models, models_dir
+from core.run.cache import (
+    cache_dir,
+    model_key,
+    recording_inputs,
+    save_cached,
+    store_path,
+    trace_for,
+    trace_path,
+)
+from core.run.distributed import close, global_lengths, rank_batches, record_distributed, world
+from core.run.recorder import (
+    PRECISIONS,
+    EarlyExitResult,
+    LiveSignals,
+    autocast,
+    early_exit,
+    length_batches,
+    order_by_length,
+    place_model,
+    record,
+    record_one,
+    record_store,
+)
+
+__all__ = ["EarlyExitResult", "LiveSignals", "ModelBundle", "PRECISIONS", "autocast", "bundle", "cache_dir",
+           "card_task", "close", "default_model", "early_exit", "global_lengths", "length_batches", "list_models",
+           "model_key", "models_dir", "order_by_length", "place_model", "rank_batches", "record",
+           "record_distributed", "record_one", "record_store", "recording_inputs", "save_cached", "store_path",
+           "trace_for", "trace_path", "world"]

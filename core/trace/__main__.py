@@ -1,0 +1,6 @@
+"""`python -m core.trace import FILE` (an entry point: core.trace.io.main)."""
+import sys
+
+from core.trace.io import main
+
+sys.exit(main())

@@ -1,0 +1,6 @@
+"""`python -m core.train --task sst2 --preset beex --out runs/beex-sst2` (an entry point: core.train.loop.main)."""
+import sys
+
+from core.train.loop import main
+
+sys.exit(main())
