@@ -8,6 +8,7 @@ The work lives in focused modules; their public names are re-exported here so th
     core.overthinking  oracle, destructive / wasteful overthinking, flips, confusion score, cohorts
     core.stat          Stat: a number with its name, unit and range
 """
+from core.depth import prediction_depth  # noqa: F401
 from core.metrics import (  # noqa: F401
                           COST_CONVENTIONS,
                           METRICS,
@@ -40,5 +41,6 @@ from core.overthinking import (  # noqa: F401
                           oracle_accuracy,
                           wasteful_overthinking,
 )
+from core.slices import slice_table  # noqa: F401
 from core.stat import Stat  # noqa: F401
 from core.sweep import SWEEP_COLUMNS, Tuned, best_threshold, pareto_front, split_halves, sweep, sweep_all  # noqa: F401
