@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from core.analysis import cost, metric, sweep, task_metric
+from core.certify_groups import certify_by_group
 from core.policies import Exits, Policy, ThresholdPolicy, class_argmax, decide, decide_many, threshold_policy
 from core.report import threshold_report_html
 from core.risk_stats import METHODS, RISKS, crc_bound, fixed_sequence, hb_p_values, smallest_epsilon, upper_bound  # noqa: F401
@@ -149,10 +150,14 @@ def certify_grid(trace: Trace, policy, epsilon, delta, risk: str, method: str,
 
 
 def certify(trace: Trace, policy, epsilon: float, delta: float = 0.1, risk: str = "induced",
-            method: str = "ltt", grid=None) -> Certificate:
+            method: str = "ltt", grid=None, groups=None) -> Certificate:
     """The fastest threshold of ``policy``'s grid (``type(policy).grid(trace)`` or ``grid``) whose risk
-    on new data is certified ≤ ε by ``method`` on the calibration ``trace`` (see the module docstring)."""
+    on new data is certified ≤ ε by ``method`` on the calibration ``trace`` (see the module docstring).
+    ``groups`` (a core.slices name or Slicing, or one value per sample): ≤ ε in every slice at once, a
+    ``core.certify_groups.GroupCertificate``."""
     pol, thr = certify_grid(trace, policy, epsilon, delta, risk, method, grid)
+    if groups is not None:
+        return certify_by_group(trace, pol, thr, epsilon, delta, risk, method, groups)
     ordered, errors, mono = risk_counts(trace, pol, thr)
     return certify_counts(pol, trace.n, ordered, errors[risk], mono[risk], sweep(trace, pol, ordered), epsilon, delta,
                           risk, method)                 # the sweep's cost columns in the same (sorted) order
