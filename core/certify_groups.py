@@ -172,6 +172,8 @@ def certify_by_group(trace: Trace, pol: ThresholdPolicy, thresholds, epsilon: fl
 
 def risk_sums(trace: Trace, policy: Policy | None, codes, n_slices: int, risk: str) -> tuple[np.ndarray, np.ndarray]:
     """((G,) samples, (G,) errors) of ``policy`` (None: the full model, no errors) per slice."""
+    if risk not in RISKS:
+        raise ValueError(f"risk must be one of {sorted(RISKS)}, got {risk!r}")
     codes = np.asarray(codes, np.int64)
     n_g = np.bincount(codes, minlength=n_slices)
     if policy is None:
@@ -204,8 +206,6 @@ def risk_by_slice(trace: Trace, policy: Policy | None, groups, epsilon: float, d
     """The risk of ``policy`` (e.g. a global certificate's; None = the full model) in each slice of ``trace``: on
     calibration rows with ``delta`` (which slices the global threshold may break, bound at δ/G), on report rows
     without (the realized risk per slice). ``attrs["rows"]`` says which rows."""
-    if risk not in RISKS:
-        raise ValueError(f"risk must be one of {sorted(RISKS)}, got {risk!r}")
     slicing = as_slicing(trace, groups)
     n_g, errors = risk_sums(trace, policy, slicing.codes(trace), len(slicing), risk)
     return risk_table(n_g, errors, slicing, epsilon, delta, rows_label(trace))
