@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.depth import prediction_depth
 from core.policy_base import Exits, decide
 from core.risk_stats import upper_bound
 from core.signals import class_argmax
@@ -227,3 +228,23 @@ def slice_table(trace: Trace, policy, groups, delta: float = 0.05) -> pd.DataFra
     exits = decide(policy, trace)
     sums = slice_sums(trace, exits, slicing.codes(trace), len(slicing))
     return table_from_sums(sums, slicing, trace.n_blocks, delta, rows_label(trace))
+
+
+def sample_frame(trace: Trace, exits: Exits, slicing: Slicing | None = None, max_chars: int = 200) -> pd.DataFrame:
+    """One row per sample for a data table: text, label, the final exit's and the policy's answer, exit block and
+    prediction depth (1-based), the final exit's confidence, exit-induced error, and the sample's slice."""
+    names = trace.label_names
+    final = class_argmax(trace.logits[:, -1])
+    text = _texts(trace) if trace.texts_b is None else [f"{a}  ‖  {b}" for a, b in zip(trace.texts, trace.texts_b)]
+    pred = np.asarray(exits.pred)
+    y = trace.labels
+    df = pd.DataFrame({
+        "sample": np.arange(trace.n), "text": [t[:max_chars] for t in text],
+        "label": [names[k] if k >= 0 else "?" for k in y], "final answer": [names[k] for k in final],
+        "policy answer": [names[k] for k in pred], "exit block": np.asarray(exits.exit_block) + 1,
+        "prediction depth": prediction_depth(trace) + 1,
+        "confidence (final)": trace.probs[:, -1].max(axis=-1).astype(np.float64),
+        "exit-induced error": (y >= 0) & (final == y) & (pred != y)})
+    if slicing is not None:
+        df["slice"] = np.asarray(slicing.values, dtype=object)[slicing.codes(trace)]
+    return df
