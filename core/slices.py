@@ -248,3 +248,22 @@ def sample_frame(trace: Trace, exits: Exits, slicing: Slicing | None = None, max
     if slicing is not None:
         df["slice"] = np.asarray(slicing.values, dtype=object)[slicing.codes(trace)]
     return df
+
+
+def csv_column(frame: pd.DataFrame, column: str, n: int) -> np.ndarray:
+    """(n,) the values of ``column`` of an uploaded table, one per sample: the table has one line per sample in the
+    data's order, or a ``row`` column giving each line's sample (rows it does not name are missing: None)."""
+    if column not in frame.columns or column == "row":
+        raise ValueError(f"no column {column!r} to slice by; the table has {', '.join(map(str, frame.columns))}")
+    if "row" in frame.columns:
+        rows = pd.to_numeric(frame["row"], errors="coerce")
+        ok = rows.notna() & (rows >= 0) & (rows < n) & (rows == rows.round())
+        f = frame[ok].assign(row=rows[ok].astype(int)).drop_duplicates("row")
+        numeric = pd.api.types.is_numeric_dtype(frame[column])
+        out = np.full(n, np.nan) if numeric else np.full(n, None, dtype=object)
+        out[f["row"].to_numpy()] = f[column].to_numpy(dtype=np.float64 if numeric else object)
+        return out
+    if len(frame) != n:
+        raise ValueError(f"the table has {len(frame):,} lines but the data has {n:,} samples: give one line per "
+                         "sample, in the data's order, or a 'row' column")
+    return frame[column].to_numpy()

@@ -75,12 +75,14 @@ def test_certificate_in_every_slice_matches_core(make_app, cal_trace, dev_trace)
     fmt = lambda t: "full model" if t is None else f"{t:.4g}"
     assert next(m.value for m in at.metric if m.label == "global certified S") == fmt(glob.threshold)
     assert next(m.value for m in at.metric if m.label == "S certified in every slice") == fmt(grp.threshold)
-    table = _table(at, "global breaks ε")
+    table = _table(at, "global: bound above ε")
     want = risk_by_slice(cal_trace, glob.policy, "length", 0.05, 0.1)
     assert table["calibration rows"].tolist() == want["samples"].tolist()
     np.testing.assert_allclose(table["global: bound on calibration"], want["risk bound"])
     rep = risk_by_slice(dev_trace, grp.policy, make_slicing(dev_trace, "length"), 0.05)
     np.testing.assert_allclose(table["by slice: realized risk"], rep["risk"])
+    over = risk_by_slice(dev_trace, glob.policy, "length", 0.05)["risk above ε"]
+    assert table["global: realized above ε"].tolist() == over.tolist()
     assert any(f"{cal_trace.n:,} rows of the model's calibration split" in c.value for c in at.caption)
 
 
@@ -88,10 +90,10 @@ def test_threshold_debugger_shows_the_slices_its_certificate_breaks(make_app, ca
     at = make_app(page="thresholds", policy="entropy")
     assert not at.exception
     cert = certify(cal_trace, "entropy", 0.01, 0.05)                 # the certified section's defaults
-    table = _table(at, "global breaks ε")
+    table = _table(at, "global: bound above ε")
     want = risk_by_slice(cal_trace, cert.policy, "length", 0.01, 0.05)
     np.testing.assert_allclose(table["global: bound on calibration"], want["risk bound"])
-    assert table["global breaks ε"].tolist() == want["bound above ε"].tolist()
+    assert table["global: bound above ε"].tolist() == want["bound above ε"].tolist()
 
 
 def test_learn_topic_on_slices(make_app):

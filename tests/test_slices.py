@@ -7,7 +7,7 @@ import pytest
 from core.analysis import prediction_depth, slice_table
 from core.depth import confusion_at_exit, confusion_per_exit, depth_histogram, kl_to_final, mean_kl
 from core.policies import EntropyThreshold, decide
-from core.slices import make_slicing
+from core.slices import csv_column, make_slicing
 from core.trace import Trace
 from tests.conftest import hand_trace
 
@@ -131,3 +131,18 @@ def test_table_is_one_row_per_value_in_order():
     df = slice_table(tr, EntropyThreshold(0.4), "label")
     assert isinstance(df, pd.DataFrame) and df["slice"].tolist() == ["0", "1"]
     assert df["samples"].tolist() == [2, 1]
+
+
+def test_csv_column_aligns_by_order_or_row():
+    frame = pd.DataFrame({"genre": ["drama", "comedy", "drama"]})
+    assert csv_column(frame, "genre", 3).tolist() == ["drama", "comedy", "drama"]
+    with pytest.raises(ValueError, match="3 lines but the data has 4"):
+        csv_column(frame, "genre", 4)
+    with pytest.raises(ValueError, match="no column 'age'"):
+        csv_column(frame, "age", 3)
+    by_row = pd.DataFrame({"row": [2, 0, 9, 0], "genre": ["x", "y", "far", "again"]})
+    assert csv_column(by_row, "genre", 4).tolist() == ["y", None, "x", None]     # row 9 out of range, row 0 once
+    s = make_slicing(hand_trace(), csv_column(by_row, "genre", 3), name="genre")
+    assert s.values == ("missing", "x", "y") and s.codes(hand_trace()).tolist() == [2, 0, 1]
+    ages = pd.DataFrame({"row": [0, 2], "age": [31, 45]})                         # numbers stay numbers
+    assert np.isnan(csv_column(ages, "age", 3)[1]) and csv_column(ages, "age", 3)[2] == 45.0
