@@ -61,10 +61,11 @@ if tr.has_labels:
     mask = None if which == "all samples" else slicing.codes(tr) == list(slicing.values).index(which)
     n_in = tr.n if mask is None else int(mask.sum())
     block = int(k1.slider("exit (block)", 1, tr.n_blocks, tr.n_blocks, key="sl_conf_block"))
+    where = f"{which} ({n_in:,} rows of {sel.data.label})"
     k2.plotly_chart(slice_charts.confusion(confusion_per_exit(tr, mask)[block - 1], tr.label_names,
-                                           f"Block {block}, {which} ({n_in:,} rows)"), key="sl_conf_block_fig")
+                                           f"Block {block}, {where}"), key="sl_conf_block_fig")
     k3.plotly_chart(slice_charts.confusion(confusion_at_exit(tr, exits, mask), tr.label_names,
-                                           f"At the policy's exit, {which} ({n_in:,} rows)"), key="sl_conf_exit_fig")
+                                           f"At the policy's exit, {where}"), key="sl_conf_exit_fig")
 
 # ── the data ─────────────────────────────────────────────────────────────────────────────────────────
 st.subheader("The data")
@@ -80,7 +81,10 @@ if keep != "every slice":
     view = view[view["slice"] == keep]
 if only:
     view = view[view["exit-induced error"]]
-st.caption(f"{len(view):,} of {tr.n:,} rows shown — sort by any column; select rows to open their trip.")
+SHOWN = 5000                    # a table of a million rows would not help anyone: filter first
+st.caption(f"{len(view):,} of {tr.n:,} rows match" + (f" (the first {SHOWN:,} shown)" if len(view) > SHOWN else "")
+           + " — sort by any column; select rows to open their trip.")
+view = view.head(SHOWN)
 event = st.dataframe(view, hide_index=True, key="sl_data", on_select="rerun", selection_mode="multi-row",
                      column_config={"text": st.column_config.TextColumn(width="large"),
                                     "confidence (final)": st.column_config.NumberColumn(format="%.3f")})
