@@ -100,3 +100,10 @@ def test_learn_topic_on_slices(make_app):
     at = make_app(page="learn", topic="slices")
     assert not at.exception and not at.error
     assert any("every slice" in m.value for m in at.markdown)
+
+
+def test_pairs_and_a_policy_without_threshold(make_app):
+    at = make_app(page="slices", model="tiny-mrpc", policy="oracle")
+    assert not at.exception and not at.error
+    assert any("needs a threshold policy" in i.value for i in at.info)
+    assert _table(at, "exit-induced error rate")["exit-induced error rate"].max() == 0    # the oracle never hurts
