@@ -6,7 +6,7 @@ import streamlit as st
 from app import state
 from app.charts import slices as slice_charts
 from app.selection import Selection
-from core.slices import rows_label, slice_table
+from core.slices import slice_table
 
 
 def slices(sel: Selection) -> None:
@@ -28,7 +28,7 @@ def slices(sel: Selection) -> None:
         st.info("This needs labelled data: pick the validation split.")
         return
     table = slice_table(tr, sel.policy, "length")
-    rows = f"{rows_label(tr)} ({sel.data.label})"
+    rows = f"{tr.n:,} rows of {sel.data.label}"
     st.plotly_chart(slice_charts.risk_and_speedup(table, rows=rows), key="ln_slices_fig")
     total = int(table["samples"].sum())
     avg = float((table["exit-induced error rate"].fillna(0) * table["samples"]).sum() / max(total, 1))

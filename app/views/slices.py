@@ -9,7 +9,7 @@ from app.charts import slices as slice_charts
 from core.certify import RISKS
 from core.depth import confusion_at_exit, confusion_per_exit, depth_histogram, mean_kl
 from core.policies import ThresholdPolicy, decide
-from core.slices import rows_label, sample_frame, slice_table
+from core.slices import sample_frame, slice_table
 from core.summaries import preds_path
 
 sel = state.current()
@@ -23,7 +23,7 @@ try:
     exits = decide(sel.policy, tr)
 except ValueError as e:
     state.fail(e, "Change the policy settings in the sidebar.")
-rows = f"{rows_label(tr)} ({sel.data.label})"
+rows = f"{tr.n:,} rows of {sel.data.label}"
 st.caption(f"**{b.name}**, {sel.title}. Every number on this page is measured on the same {rows} the sidebar's "
            "threshold is looked at on — not held-out data unless the threshold was chosen elsewhere (the certificate "
            "section below certifies on other rows and says which).")
