@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, sidebar, state, widgets
+from app.lesson_slices import slices  # noqa: F401  (the "slices" topic)
 from app.selection import Selection
 from app.sentence_form import signal_options
 from core.analysis import best_threshold, destructive_overthinking, preds_path, split_halves

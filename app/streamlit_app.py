@@ -25,6 +25,7 @@ pages = {
         st.Page("views/playground.py", title="Playground", icon="✏️", default=True),
         st.Page("views/thresholds.py", title="Threshold debugger", icon="🎚️", url_path="thresholds"),
         st.Page("views/prototypes.py", title="Prototypes & overthinking", icon="✨", url_path="prototypes"),
+        st.Page("views/slices.py", title="Slices", icon="🍰", url_path="slices"),
     ],
     "Models": [
         st.Page("views/weights.py", title="Binarized weights", icon="🧮", url_path="weights"),

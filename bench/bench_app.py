@@ -60,8 +60,8 @@ def ensure_models(models_dir: Path) -> Path:
 
 
 def bench_record(models_dir: Path, names: list[str], repeats: int = 30) -> None:
-    from core.cli import record
     from core.model import checkpoint, freeze_binarized
+    from core.run import record
     print("sentence → full Trace (core.inference.record, batch of one, model cached)")
     for name in names:
         tok = checkpoint.load_tokenizer(models_dir / name)

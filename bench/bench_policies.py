@@ -130,8 +130,8 @@ def model_runner(preset_name: str, texts: Sequence[str], max_len: int, batch_siz
     change the cost of a full run)."""
     import torch
 
-    from core.cli import record
     from core.model import MultiExitEncoder, preset, train_wordpiece
+    from core.run import record
 
     torch.manual_seed(0)
     tok = train_wordpiece(list(texts) * 2, vocab_size=2000, min_frequency=1)

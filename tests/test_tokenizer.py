@@ -12,11 +12,9 @@ from core.model import (
     SPECIAL_TOKENS,
     encode_batch,
     load_minilm_tokenizer,
+    read_tokenizer,
     save_tokenizer,
     train_wordpiece,
-)
-from core.model.tokenizer import (
-    load_tokenizer,  # the tokenizer's own loader (core.model's face exports the checkpoint's)
 )
 
 CORPUS = [
@@ -88,12 +86,12 @@ def test_save_and_load_round_trip(trained, tmp_path):
     path = save_tokenizer(trained, tmp_path / "tok")
     assert path == tmp_path / "tok" / "tokenizer.json" and path.is_file()
     for where in (path, path.parent):
-        again = load_tokenizer(where)
+        again = read_tokenizer(where)
         assert again.encode("the story is moving").ids == trained.encode("the story is moving").ids
         assert again.truncation is None and again.padding is None
     assert save_tokenizer(trained, tmp_path / "custom.json") == tmp_path / "custom.json"
     with pytest.raises(FileNotFoundError, match="no tokenizer at"):
-        load_tokenizer(tmp_path / "missing")
+        read_tokenizer(tmp_path / "missing")
 
 
 # ----------------------------------------------------------------------------- encode_batch

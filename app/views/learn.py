@@ -8,7 +8,7 @@ sel = state.current()
 
 TOPICS = {"entropy": "Entropy exits", "patience": "Patience", "prototypes": "Prototypes",
           "overthinking": "Overthinking", "binarization": "Binarization", "policies": "Every policy",
-          "honest": "Honest thresholds"}
+          "honest": "Honest thresholds", "slices": "Slices & guarantees"}
 st.title("Learn")
 st.caption("Short explanations with the model in the sidebar doing the work — move the sliders.")
 sidebar.page_param("ln_topic", "topic", lambda raw: P.parse_choice(raw, list(TOPICS), "entropy", "topic"), "entropy")

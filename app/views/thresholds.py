@@ -4,7 +4,7 @@ import json
 import numpy as np
 import streamlit as st
 
-from app import charts, sidebar, state, tuning, widgets
+from app import charts, sidebar, slices_panel, state, tuning, widgets
 from app import params as P
 from core.analysis import (
     COHORTS,
@@ -123,6 +123,7 @@ if not isinstance(pol, ThresholdPolicy):
 else:
     tuning.best_threshold_section(sel, tr, x, mlabel)
     tuning.certified_section(sel, tr, mlabel)
+    slices_panel.threshold_hook(sel, tr)
 
 # ── export, calibration and failure prediction ───────────────────────────────────────────────────────
 c1, c2 = st.columns(2)

@@ -4,6 +4,18 @@ failure prediction, the pages' tables, out-of-core versions of all these (chunke
 Other packages import this package, never its modules."""
 from core.analysis import chunked, projection
 from core.analysis.chunked import stratified_rows
+from core.analysis.depth import (
+    confusion_at_exit,
+    confusion_per_exit,
+    depth_counts,
+    depth_histogram,
+    depth_table,
+    kl_sums,
+    kl_table,
+    kl_to_final,
+    mean_kl,
+    prediction_depth,
+)
 from core.analysis.failure import error_score, failure_auroc, failure_auroc_all
 from core.analysis.metrics import (
     COST_CONVENTIONS,
@@ -38,6 +50,29 @@ from core.analysis.overthinking import (
     wasteful_overthinking,
 )
 from core.analysis.projection import embeddings_at, pca_2d
+from core.analysis.risk_stats import METHODS as RISK_METHODS
+from core.analysis.risk_stats import (
+    RISKS,
+    check_method,
+    crc_bound,
+    fixed_sequence,
+    hb_p_values,
+    loss,
+    smallest_epsilon,
+    upper_bound,
+)
+from core.analysis.slices import (
+    BY,
+    SUMS,
+    Slicing,
+    csv_column,
+    make_slicing,
+    rows_label,
+    sample_frame,
+    slice_sums,
+    slice_table,
+    table_from_sums,
+)
 from core.analysis.sweep import (
     SWEEP_COLUMNS,
     Tuned,
@@ -62,12 +97,17 @@ from core.analysis.tables import (
 )
 from core.util import Stat
 
-__all__ = ["COHORTS", "COHORT_LABELS", "COHORT_ORDER", "COST_CONVENTIONS", "Calibration", "Cost", "Destructive",
-           "METRICS", "SWEEP_COLUMNS", "Stat", "Tuned", "Wasteful", "agreement", "best_threshold", "calibration",
-           "chunked", "cohorts", "confusion_matrix", "confusion_score", "confusion_stats", "cost",
+__all__ = ["BY", "COHORTS", "COHORT_LABELS", "COHORT_ORDER", "COST_CONVENTIONS", "Calibration", "Cost",
+           "Destructive", "METRICS", "RISKS", "RISK_METHODS", "SUMS", "SWEEP_COLUMNS", "Slicing", "Stat", "Tuned",
+           "Wasteful", "agreement", "best_threshold", "calibration", "check_method", "chunked", "cohorts",
+           "confusion_at_exit", "confusion_matrix", "confusion_per_exit", "confusion_score", "confusion_stats",
+           "cost", "crc_bound", "csv_column", "depth_counts", "depth_histogram", "depth_table",
            "destructive_overthinking", "embeddings_at", "error_score", "exit_fixed_errors", "exit_histogram",
            "exit_induced_errors", "exit_summary", "failure_auroc", "failure_auroc_all", "first_correct_block",
-           "flips", "largest_differences", "metric", "metric_from_confusion", "metric_name", "need_labels",
+           "fixed_sequence", "flips", "hb_p_values", "kl_sums", "kl_table", "kl_to_final", "largest_differences",
+           "loss", "make_slicing", "mean_kl", "metric", "metric_from_confusion", "metric_name", "need_labels",
            "oracle_accuracy", "pareto_front", "pca_2d", "per_class_table", "per_exit_accuracy", "per_exit_metric",
-           "preds_path", "primary_cohort", "projection", "sample_table", "split_halves", "stratified_rows", "sweep",
-           "sweep_all", "sweep_counts", "sweep_frame", "task_metric", "wasteful_overthinking"]
+           "prediction_depth", "preds_path", "primary_cohort", "projection", "rows_label", "sample_frame",
+           "sample_table", "slice_sums", "slice_table", "smallest_epsilon", "split_halves", "stratified_rows",
+           "sweep", "sweep_all", "sweep_counts", "sweep_frame", "table_from_sums", "task_metric", "upper_bound",
+           "wasteful_overthinking"]

@@ -32,63 +32,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from mapie.risk_control import control_fwer
-from scipy.stats import beta, binom
 
-from core.analysis import cost, metric, sweep, task_metric
+from core.analysis import RISK_METHODS as METHODS  # noqa: F401
+from core.analysis import (  # noqa: F401
+    RISKS,
+    cost,
+    crc_bound,
+    fixed_sequence,
+    hb_p_values,
+    metric,
+    smallest_epsilon,
+    sweep,
+    task_metric,
+    upper_bound,
+)
+from core.analysis import check_method as _check_method
+from core.analysis import loss as _loss
+from core.certify.groups import certify_by_group
 from core.certify.report import threshold_report_html
 from core.policies import Exits, Policy, ThresholdPolicy, class_argmax, decide, decide_many, threshold_policy
 from core.trace import Trace
-
-RISKS = {"induced": "turns a right final answer into a wrong one",
-         "consistency": "gives a different answer from the full model"}
-METHODS = {"ltt": "Learn-then-Test (Hoeffding–Bentkus p-values, fixed-sequence testing)",
-           "crc": "conformal risk control (expected risk)"}
-
-
-# ──────────────────────────────────────────────────────────────────────────────────────────────────
-# Statistics (binary losses: k errors among n samples)
-
-def hb_p_values(errors, n: int, epsilon: float, binary: bool = True) -> np.ndarray:
-    """Hoeffding–Bentkus p-values for H0: risk > ε, (T,) from error counts (T,) (LTT Prop. 3):
-    min(exp(−n·h1(min(r̂, ε), ε)), c·P(Binom(n, ε) ≤ k)) with c = e, or c = 1 for binary losses (LTT
-    §3.2: then the binomial tail is exact). The same formula as MAPIE's ``compute_hoeffding_bentkus_p_value``
-    but on integer counts: MAPIE's ceil(n·r̂) rounds 100·(7/100) up to 8 in floating point (4 % of (k, n)
-    pairs with n ≤ 3000), a valid but looser p-value. ε ≥ 1: the null is impossible, p = 0."""
-    k = np.asarray(errors, dtype=np.float64)
-    if epsilon >= 1:
-        return np.zeros_like(k)
-    r = np.minimum(k / n, epsilon)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h1 = np.where(r > 0, r * np.log(r / epsilon), 0.0) + (1 - r) * np.log((1 - r) / (1 - epsilon))
-    tail = binom.cdf(k, n, epsilon) * (1.0 if binary else np.e)
-    return np.minimum(np.minimum(np.exp(-n * h1), tail), 1.0)
-
-
-def upper_bound(errors, n: int, delta: float) -> np.ndarray:
-    """The (1 − δ) upper confidence bound of the risk: the smallest ε whose binary HB p-value is ≤ δ,
-    i.e. the Clopper–Pearson bound Beta⁻¹(1 − δ; k + 1, n − k) (1 when k = n)."""
-    k = np.asarray(errors, dtype=np.float64)
-    return np.where(k >= n, 1.0, beta.ppf(1 - delta, k + 1, np.maximum(n - k, 1)))
-
-
-def crc_bound(errors, n: int) -> np.ndarray:
-    """CRC's inflated risk n/(n+1)·R̂ + B/(n+1) with B = 1 (MAPIE ``get_r_hat_plus``, method "crc")."""
-    return (np.asarray(errors, dtype=np.float64) + 1.0) / (n + 1.0)
-
-
-def fixed_sequence(p_values, delta: float) -> int:
-    """How many hypotheses fixed-sequence testing rejects, in the given order (MAPIE ``control_fwer``)."""
-    rejected = control_fwer(np.asarray(p_values, dtype=np.float64), delta, fwer_method="fixed_sequence")
-    return len(rejected)                      # a prefix 0..m-1: the procedure stops at the first non-rejection
-
-
-def smallest_epsilon(n: int, delta: float, method: str = "ltt") -> float:
-    """The smallest ε that n samples can certify at δ (zero observed errors): 1 − δ^(1/n) for LTT,
-    1/(n + 1) for CRC. Below it nothing can be certified, however good the model."""
-    _check_method(method)
-    return float(upper_bound(0, n, delta)) if method == "ltt" else 1.0 / (n + 1.0)
-
 
 # ──────────────────────────────────────────────────────────────────────────────────────────────────
 # Risks
@@ -97,12 +60,6 @@ def sample_risk(trace: Trace, pred: np.ndarray, risk: str = "induced") -> np.nda
     """(N,) bool: the loss of each sample when the policy answers ``pred`` (N,)."""
     final = class_argmax(trace.logits[:, -1])                                    # (N,)
     return _loss(np.asarray(pred), final, trace.labels, risk)
-
-
-def _loss(answer: np.ndarray, final: np.ndarray, labels: np.ndarray, risk: str) -> np.ndarray:
-    if risk == "induced":
-        return (final == labels) & (answer != labels)
-    return answer != final
 
 
 def risk_counts(trace: Trace, policy: ThresholdPolicy, thresholds) -> tuple[np.ndarray, dict, dict]:
@@ -180,11 +137,6 @@ class Certificate:
         return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in out.items()}
 
 
-def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {sorted(METHODS)} ({'; '.join(METHODS.values())}), got {method!r}")
-
-
 def certify_grid(trace: Trace, policy, epsilon, delta, risk: str, method: str,
                  grid=None) -> tuple[ThresholdPolicy, np.ndarray]:
     """The checked policy and grid of ``certify`` (``trace``: a Trace, or a store — its shape, n, labels)."""
@@ -209,10 +161,14 @@ def certify_grid(trace: Trace, policy, epsilon, delta, risk: str, method: str,
 
 
 def certify(trace: Trace, policy, epsilon: float, delta: float = 0.1, risk: str = "induced",
-            method: str = "ltt", grid=None) -> Certificate:
+            method: str = "ltt", grid=None, groups=None) -> Certificate:
     """The fastest threshold of ``policy``'s grid (``type(policy).grid(trace)`` or ``grid``) whose risk
-    on new data is certified ≤ ε by ``method`` on the calibration ``trace`` (see the module docstring)."""
+    on new data is certified ≤ ε by ``method`` on the calibration ``trace`` (see the module docstring).
+    ``groups`` (a core.slices name or Slicing, or one value per sample): ≤ ε in every slice at once, a
+    ``core.certify_groups.GroupCertificate``."""
     pol, thr = certify_grid(trace, policy, epsilon, delta, risk, method, grid)
+    if groups is not None:
+        return certify_by_group(trace, pol, thr, epsilon, delta, risk, method, groups)
     ordered, errors, mono = risk_counts(trace, pol, thr)
     return certify_counts(pol, trace.n, ordered, errors[risk], mono[risk], sweep(trace, pol, ordered), epsilon, delta,
                           risk, method)                 # the sweep's cost columns in the same (sorted) order

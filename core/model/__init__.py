@@ -53,6 +53,7 @@ from core.model.tokenizer import (
     encode_batch,
     encode_one,
     load_minilm_tokenizer,
+    read_tokenizer,
     save_tokenizer,
     special_token_template,
     stateless_copy,
@@ -76,6 +77,7 @@ __all__ = ["BinaryEmbedding", "BinaryLinear", "CheckpointError", "ClassMeans", "
            "family", "freeze_binarized", "latent_model", "layer_stats", "load", "load_card", "load_dir",
            "load_minilm", "load_minilm_tokenizer", "load_tokenizer", "model_dir", "need_transformers", "pack_signs",
            "packed_bytes", "pool", "preset", "pretrained_block_weights", "prototype_distance", "quantize_rows",
-           "save", "save_tokenizer", "sign_flips", "size_report", "slenderize", "special_token_template",
-           "stateless_copy", "stored_dtype_bytes", "strip_pooler", "task_texts", "task_token_ids", "taylor_scores",
-           "train_wordpiece", "trim_vocab", "truncate_positions", "truncated_lengths", "unpack_signs"]
+           "read_tokenizer", "save", "save_tokenizer", "sign_flips", "size_report", "slenderize",
+           "special_token_template", "stateless_copy", "stored_dtype_bytes", "strip_pooler", "task_texts",
+           "task_token_ids", "taylor_scores", "train_wordpiece", "trim_vocab", "truncate_positions",
+           "truncated_lengths", "unpack_signs"]

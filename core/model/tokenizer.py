@@ -84,7 +84,7 @@ def minilm_tokenizer_path() -> Path:
 
 def load_minilm_tokenizer() -> Tokenizer:
     """MiniLM-L6's BERT uncased WordPiece (30,522 tokens; [PAD]=0, [UNK]=100, [CLS]=101, [SEP]=102)."""
-    return load_tokenizer(minilm_tokenizer_path())
+    return read_tokenizer(minilm_tokenizer_path())
 
 
 def save_tokenizer(tokenizer: Tokenizer, path: str | os.PathLike) -> Path:
@@ -95,7 +95,7 @@ def save_tokenizer(tokenizer: Tokenizer, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
+def read_tokenizer(path: str | os.PathLike) -> Tokenizer:
     """Read a ``tokenizer.json`` (``path`` is the file or its directory), without truncation/padding."""
     path = _tokenizer_file(path)
     if not path.is_file():
