@@ -4,4 +4,6 @@ from core.train.card import main  # noqa: F401
 if __name__ == "__main__":
     import sys
 
-    sys.exit(main())
+    from core.util import run
+
+    sys.exit(run("python -m core.card", main))

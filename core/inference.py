@@ -6,4 +6,6 @@ from core.run import EarlyExitResult, LiveSignals, early_exit, record, record_on
 if __name__ == "__main__":
     import sys
 
-    sys.exit(main())
+    from core.util import run
+
+    sys.exit(run("python -m core.inference", main))

@@ -5,4 +5,6 @@ from core.trace.io import main, read_trace, write_parquet  # noqa: F401
 if __name__ == "__main__":
     import sys
 
-    sys.exit(main())
+    from core.util import run
+
+    sys.exit(run("python -m core.trace_io", main))

@@ -2,5 +2,6 @@
 import sys
 
 from core.cli.certify import main
+from core.util import run
 
-sys.exit(main())
+sys.exit(run("python -m core.certify", main))

@@ -26,6 +26,7 @@ from core.certify import (
 from core.policies import POLICIES
 from core.run import trace_for
 from core.trace import Trace
+from core.util import probability
 
 
 def table(cal: Trace, dev: Trace, policies, epsilons, delta: float, risk: str, method: str):
@@ -47,8 +48,10 @@ def table(cal: Trace, dev: Trace, policies, epsilons, delta: float, risk: str, m
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m core.certify", description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True, help="a model directory (config.json, model.safetensors, card.json)")
-    ap.add_argument("--epsilon", type=float, nargs="+", required=True, help="allowed risk(s), 0.01 = one point")
-    ap.add_argument("--delta", type=float, default=0.1, help="failure probability (0.05 = 95 %% confidence)")
+    ap.add_argument("--epsilon", type=probability("--epsilon"), nargs="+", required=True,
+                    help="allowed risk(s), 0.01 = one point")
+    ap.add_argument("--delta", type=probability("--delta"), default=0.1,
+                    help="failure probability (0.05 = 95 %% confidence)")
     ap.add_argument("--policy", nargs="+", default=["entropy"], help=f"one or more of {sorted(POLICIES)}")
     ap.add_argument("--risk", default="induced", choices=sorted(RISKS))
     ap.add_argument("--method", default="ltt", choices=sorted(METHODS))
@@ -85,4 +88,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import sys
+
+    from core.util import run
+
+    sys.exit(run("python -m core.certify", main))

@@ -18,7 +18,7 @@ import sys
 
 import torch
 
-from core.model import MultiExitEncoder
+from core.model import MultiExitEncoder, checkpoint
 from core.run import (  # noqa: F401
     PRECISIONS,
     EarlyExitResult,
@@ -104,6 +104,7 @@ def main(argv=None) -> int:
     if args.cmd == "demo":
         _demo(args.sentences)
         return 0
+    checkpoint.read_config(args.model)        # a clear refusal of a folder that holds no model, before any work
     if args.out is not None or world()[1] > 1:
         return _record_store(args)
     tr = trace_for(args.model, args.task, args.split, limit=args.limit, progress=True, max_len=args.max_len,
@@ -113,4 +114,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import sys
+
+    from core.util import run
+
+    sys.exit(run("python -m core.inference", main))

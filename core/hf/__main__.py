@@ -2,5 +2,6 @@
 import sys
 
 from core.hf.cli import main
+from core.util import run
 
-sys.exit(main())
+sys.exit(run("python -m core.hf", main))

@@ -103,4 +103,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import sys
+
+    from core.util import run
+
+    sys.exit(run("python -m core.hf.cli", main))

@@ -2,5 +2,6 @@
 import sys
 
 from core.trace.io import main
+from core.util import run
 
-sys.exit(main())
+sys.exit(run("python -m core.trace", main))

@@ -159,4 +159,6 @@ def main(argv=None) -> int:
 if __name__ == "__main__":
     import sys
 
-    sys.exit(main())
+    from core.util import run
+
+    sys.exit(run("python -m core.train.prototypes", main))
