@@ -4,7 +4,6 @@ from __future__ import annotations
 import streamlit as st
 
 from app import charts
-from app.sentence_form import signal_options, threshold_of
 from core.analysis import preds_path
 from core.policies import Exits, Policy, sample_signals
 from core.trace import Trace
@@ -27,12 +26,12 @@ def sample_trip(tr: Trace, i: int, policy: Policy | None, exits: Exits | None, k
         c2.plotly_chart(charts.prototype_distances(tr.proto_dist[i], names, e_i,
                                                    tr.meta.get("distance", "sqeuclidean")),
                         key=f"{key}_dist")
-    opts = signal_options(policy) if policy is not None else {}
+    opts = policy.signal_options() if policy is not None else {}
     stats = sample_signals(tr, i, **opts)
     keys = ["entropy", "entropy_norm"] + (["edr"] if "edr" in stats else [])
     sig = policy.signal_key if policy is not None else None
     if sig and sig not in keys and sig in stats:
         keys.insert(0, sig)
-    st.plotly_chart(charts.signal_curves(stats, sig, threshold_of(policy) if policy is not None else None, e_i,
+    st.plotly_chart(charts.signal_curves(stats, sig, policy.scalar_threshold if policy is not None else None, e_i,
                                          getattr(policy, "direction", "below"), keys=keys,
                                          title=f"Sample #{i}: exit signals per block"), key=f"{key}_signals")

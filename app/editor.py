@@ -15,7 +15,6 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, state, widgets
-from app.sentence_form import signal_options, threshold_of
 from core.analysis import exit_summary
 from core.explain import Edit, counterfactuals
 from core.policies import Policy, decide, sample_signals
@@ -86,7 +85,7 @@ def _edit_boxes(b: ModelBundle, text: str, text_b: str | None) -> tuple[str, str
 
 def _signal(tr: Trace, policy: Policy):
     """The policy's own per-block signal as a labelled Stat (max probability for a rule without one)."""
-    stats = sample_signals(tr, 0, **signal_options(policy))
+    stats = sample_signals(tr, 0, **policy.signal_options())
     return stats.get(policy.signal_key or "max_prob", stats["max_prob"])
 
 
@@ -135,7 +134,7 @@ def _compare(b: ModelBundle, tr: Trace, text: str, text_b: str | None, edited: s
                           help=f"share of the full depth: {charts.fmt_flops(s['flops_spent'])} of "
                                f"{charts.fmt_flops(full)}")
     g1, g2 = _signal(tr, policy), _signal(tr2, policy)
-    thr = threshold_of(policy)
+    thr = policy.scalar_threshold
     yr = _shared_range(g1.value, g2.value, thr)
     c1, c2 = st.columns(2)
     for col, side, t, s, g in ((c1, "original", tr, s1, g1), (c2, "edited", tr2, s2, g2)):

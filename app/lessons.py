@@ -12,7 +12,6 @@ import streamlit as st
 from app import charts, sidebar, state, widgets
 from app.lesson_slices import slices  # noqa: F401  (the "slices" topic)
 from app.selection import Selection
-from app.sentence_form import signal_options
 from core.analysis import best_threshold, destructive_overthinking, preds_path, split_halves
 from core.model import approx_sign_curves
 from core.policies import POLICIES, SIGNALS, Policy, ThresholdPolicy, decide, make_policy, sample_signals
@@ -72,7 +71,7 @@ def _demo(sel: Selection, tr, name: str, **extra) -> Policy:
     pol = make_policy(name, threshold=thr, **extra)
     ex = decide(pol, tr)
     e = int(ex.exit_block[0])
-    stats = sample_signals(tr, 0, **signal_options(pol))
+    stats = sample_signals(tr, 0, **pol.signal_options())
     st.plotly_chart(charts.signal_curves({cls.signal_key: stats[cls.signal_key]}, cls.signal_key, thr, e,
                                          cls.direction, title=""), key=f"{key}_fig")
     st.metric("exits after block", f"{e + 1} of {tr.n_blocks}")

@@ -6,13 +6,11 @@ over it goes back to "unknown" unless the user picks a label for it — so a typ
 """
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from app import params as P
 from app import sidebar, widgets
 from core.model import TokenInfo
-from core.policies import FractionalReduction, HybridEDR, Policy, ThresholdPolicy
 from core.run import ModelBundle
 
 UNKNOWN_WARN_SHARE = 0.5       # warn when at least this share of the word pieces is unknown to the model
@@ -146,18 +144,6 @@ def token_notes(tokens: TokenInfo, text: str, text_b: str | None) -> None:
         st.text(pieces)                     # plain text: the user's characters are never parsed as markdown/HTML
         if tokens.n_unknown:
             st.caption("⚠ marks a word piece the model does not know ([UNK]): it reads nothing from it.")
-
-
-def signal_options(policy: Policy) -> dict:
-    """The signal variants this policy tests (its ΔH reference, its EDR λ), for core.policies.signals.sample_signals."""
-    return {"lam": policy.lam if isinstance(policy, HybridEDR) else 1.0,
-            "reference": policy.reference if isinstance(policy, FractionalReduction) else "previous"}
-
-
-def threshold_of(policy: Policy) -> float | None:
-    if isinstance(policy, ThresholdPolicy) and np.ndim(policy.threshold) == 0:
-        return float(policy.threshold)
-    return None
 
 
 def pieces_word(n: int) -> str:

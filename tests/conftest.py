@@ -141,6 +141,24 @@ D = np.array([[[1, 3]] * 4, [[3, 1], [1, 3], [1, 3], [1, 3]], [[2, 2]] * 4], dty
 LTE = np.array([[.9, .8, .01, .3], [.5, .4, .3, .2], [.05, .9, .9, .9]])
 
 
+def hand_exit(logits: np.ndarray, signal: str, threshold: float, min_block: int = 0) -> np.ndarray:
+    """(N,) exit blocks worked out without core: softmax of each exit's logits, then the first block ≥ min_block
+    whose entropy in nats is ≤ S ("entropy") or whose top probability is ≥ τ ("maxprob"); the last block when
+    none is. An independent expectation for pages and reports that show exit numbers."""
+    z = np.asarray(logits, dtype=np.float64)
+    p = np.exp(z - z.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    if signal == "entropy":
+        fires = -(p * np.log(np.clip(p, 1e-300, None))).sum(-1) <= threshold
+    elif signal == "maxprob":
+        fires = p.max(-1) >= threshold
+    else:
+        raise ValueError(signal)
+    fires[:, :min_block] = False
+    n, n_blocks = fires.shape
+    return np.array([next((i for i in range(n_blocks) if fires[j, i]), n_blocks - 1) for j in range(n)])
+
+
 def hand_trace(**kw) -> Trace:
     args = dict(logits=np.log(P), pooled=np.zeros((3, 4, 1)), labels=[0, 1, 0], texts=["a", "b", "c"],
                 flops_per_block=[10, 20, 30, 40], flops_embed=5, proto_dist=D, lte=LTE)

@@ -2,8 +2,6 @@
 import numpy as np
 import pytest
 
-from core.model import approx_sign_curves
-
 
 @pytest.mark.parametrize("topic", ["entropy", "patience", "prototypes", "overthinking", "binarization"])
 def test_every_topic_renders(make_app, topic):
@@ -23,8 +21,28 @@ def test_entropy_slider_moves_the_exit(make_app):
 
 
 def test_binarization_topic_shows_the_surrogate(make_app):
+    """The page's own chart: sign(w) forward, the ApproxSign triangle 2 − 2|w| backward (Bi-Real Net), and the
+    slider's w marked with its gradient — read off the figure the browser gets."""
+    import base64
+    import json
+
     at = make_app(page="learn", topic="binarization", model="tiny-sst2-bin")
-    at.slider(key="ln_w").set_value(0.5).run()
     assert any("latent weights inside" in m.label for m in at.metric)
-    sign, grad = approx_sign_curves(np.array([0.5]))
-    assert grad[0] == pytest.approx(1.0)
+
+    def values(v):                               # plotly's JSON sends numpy arrays as {"dtype", "bdata": base64}
+        if isinstance(v, dict):
+            return list(np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).astype(float))
+        return [float(x) for x in v]
+
+    def figure():
+        spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "ApproxSign" in c.proto.spec)
+        return {t.get("name"): {"x": values(t["x"]), "y": values(t["y"])} for t in spec["data"]}
+
+    for w, want in [(0.5, 1.0), (-0.25, 1.5), (1.2, 0.0)]:       # 2 − 2·|w| inside |w| < 1, else 0, by hand
+        at.slider(key="ln_w").set_value(w).run()
+        fig = figure()
+        assert fig["gradient at w"]["x"] == [w] and fig["gradient at w"]["y"] == [pytest.approx(want)]
+    xs, grad = np.asarray(fig["backward: ApproxSign′(w)"]["x"]), np.asarray(fig["backward: ApproxSign′(w)"]["y"])
+    np.testing.assert_allclose(grad, np.where(np.abs(xs) < 1, 2 - 2 * np.abs(xs), 0.0), atol=1e-9)
+    sign = np.asarray(fig["forward: sign(w)"]["y"])
+    assert set(np.unique(sign)) <= {-1.0, 0.0, 1.0} and sign[xs > 0].min() == 1.0 and sign[xs < 0].max() == -1.0

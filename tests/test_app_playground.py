@@ -86,7 +86,7 @@ def test_html_in_text_is_shown_as_text(make_app):
 
 def test_pair_model_has_two_text_areas(make_app, app_env):
     at = make_app(model="tiny-mrpc", policy="patience", threshold="1")
-    assert at.text_area(key="pg_text_b") is not None
+    assert [t.key for t in at.text_area] == ["pg_text", "pg_text_b"]     # a pair model: a second text box
     a, b = "The company said profits rose .", "Profits went up , the company said ."
     submit_sentence(at, a, b)
     want, tr = _core_exit(app_env, "tiny-mrpc", a, "patience", text_b=b, threshold=1)

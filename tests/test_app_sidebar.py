@@ -61,7 +61,7 @@ def test_checkpoint_directory_is_loaded(make_app, app_env):
     at.sidebar.text_input(key="sb_ckpt").input(str(app_env / "tiny-mrpc")).run()
     assert not at.exception and not at.sidebar.error
     assert at.query_params["ckpt"] == str(app_env / "tiny-mrpc") and "model" not in at.query_params
-    assert at.text_area(key="pg_text_b") is not None                 # a pair model: two text boxes
+    assert [t.key for t in at.text_area] == ["pg_text", "pg_text_b"]   # a pair model: two text boxes
 
 
 def test_no_models_at_all(make_app, monkeypatch, tmp_path):

@@ -9,10 +9,10 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from core.analysis import sweep
 from core.certify import certify, guarantee_text, heldout_figures, report_html, threshold_report_html
 from core.policies import EntropyThreshold
 from core.trace import Trace
+from tests.conftest import hand_exit
 
 EVIL = "<script>alert('x')</script> & \"quoted\""
 
@@ -66,17 +66,23 @@ def test_the_offline_check_catches_a_cdn_script():
     assert external_refs(go.Figure().to_html(include_plotlyjs="cdn")) != []
 
 
-def test_heldout_figures_are_the_sweep_row():
+def test_heldout_figures_are_worked_out_by_hand():
+    """Every held-out figure from the exits themselves (tests.conftest.hand_exit: softmax, entropy, first block at
+    or below S from min_block on), not from core.analysis."""
     tr = trace(seed=1)
     pol = EntropyThreshold(0.3, min_block=1)
     fig = heldout_figures(tr, pol, 0.45)
-    row = sweep(tr, pol, [0.45]).iloc[0]
-    full = float(np.mean(tr.preds[:, -1] == tr.labels))
-    assert fig["layer speed-up (×)"] == pytest.approx(row["layer_speedup"])
-    assert fig["accuracy at the threshold"] == pytest.approx(row["metric"])
+    ex = hand_exit(tr.logits, "entropy", 0.45, min_block=1)
+    pred = tr.logits[np.arange(tr.n), ex].argmax(-1)
+    final = tr.logits[:, -1].argmax(-1)
+    full = float(np.mean(final == tr.labels))
+    acc = float(np.mean(pred == tr.labels))
+    assert fig["layer speed-up (×)"] == pytest.approx(tr.n_blocks / np.mean(ex + 1))
+    assert fig["accuracy at the threshold"] == pytest.approx(acc)
     assert fig["full-model accuracy"] == pytest.approx(full)
-    assert fig["accuracy drop (points)"] == pytest.approx(100 * (full - row["metric"]))
-    assert fig["exit-induced error rate"] == pytest.approx(row["exit_induced_errors"] / tr.n)
+    assert fig["accuracy drop (points)"] == pytest.approx(100 * (full - acc))
+    assert fig["exit-induced error rate"] == pytest.approx(np.mean((final == tr.labels) & (pred != tr.labels)))
+    assert 1.0 < fig["layer speed-up (×)"] < tr.n_blocks              # the threshold exits some samples early only
     none = heldout_figures(tr, pol, None)
     assert none["layer speed-up (×)"] == 1.0 and none["accuracy drop (points)"] == 0.0
 

@@ -75,11 +75,11 @@ def exit_view() -> None:
     c1, c2 = st.columns([3, 2])
     c1.plotly_chart(charts.class_band(probs, names, e0), key="pg_band")
     c2.plotly_chart(charts.flops_bar(s["flops_spent"], s["flops_full"], e0, b.n_blocks), key="pg_flops")
-    stats = sample_signals(tr, 0, **sentence_form.signal_options(what_if))
+    stats = sample_signals(tr, 0, **what_if.signal_options())
     keys = ["entropy", "entropy_norm", "frac_reduction"] + (["edr"] if "edr" in stats else [])
     if what_if.signal_key and what_if.signal_key not in keys:
         keys.insert(0, what_if.signal_key)
-    st.plotly_chart(charts.signal_curves(stats, what_if.signal_key, sentence_form.threshold_of(what_if), e0,
+    st.plotly_chart(charts.signal_curves(stats, what_if.signal_key, what_if.scalar_threshold, e0,
                                          getattr(what_if, "direction", "below"), keys=keys), key="pg_signals")
     with st.expander("the numbers per block"):
         table = {"block": list(range(1, tr.n_blocks + 1)), "prediction": [names[p] for p in tr.preds[0]]}

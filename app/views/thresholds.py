@@ -15,6 +15,7 @@ from core.analysis import (
     failure_auroc,
     metric,
     pareto_front,
+    per_exit_metric,
     per_class_table,
     task_metric,
 )
@@ -139,7 +140,7 @@ c1.plotly_chart(charts.ece_bars(cal.ece), key="thr_ece")
 c2.plotly_chart(charts.reliability(cal.confidence, cal.accuracy, cal.count), key="thr_rel")
 if auroc is not None:
     c3.plotly_chart(charts.failure_auroc_bars(auroc.auroc, pol.signal_name()), key="thr_auroc")
-best = int(np.argmax([metric(mname, tr.labels, tr.preds[:, i]) for i in range(tr.n_blocks)]))
+best = int(np.argmax(per_exit_metric(tr, mname).value))
 st.caption("Confidence thresholds assume the exits are calibrated: a high ECE at an early block means its confidence "
            "overstates its accuracy. A calibrated exit can still rank its errors badly: the AUROC says how well the "
            f"policy's signal separates an exit's errors from its right answers (0.5 = chance). Final-exit {mlabel}: "

@@ -4,7 +4,7 @@ import streamlit as st
 
 from app import charts, sidebar, state, widgets
 from app import params as P
-from core.model import checkpoint, sign_flips, size_report, stored_dtype_bytes
+from core.model import checkpoint, flipped_share, sign_flips, size_report, stored_dtype_bytes
 
 sel = state.current()
 b = sel.bundle
@@ -55,8 +55,7 @@ if layers is None:
             "are no starting weights to compare its signs with.", icon="ℹ️")
 else:
     flips = {x.name: x.flip_share for x in layers}
-    n_w = {x.name: x.alphas.size * next(s.shape[1] for s in stats if s.name == x.name) for x in layers}
-    total = sum(flips[k] * n_w[k] for k in flips) / max(sum(n_w.values()), 1)
+    total = flipped_share(layers)
     st.metric("block weights whose sign fine-tuning flipped (against pretrained MiniLM-L6)", f"{total:.2%}")
     c1, c2 = st.columns(2)
     c1.plotly_chart(charts.sign_flip_bars(flips, "the pretrained MiniLM-L6 weights"), key="wt_flips_ref")

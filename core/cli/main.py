@@ -52,7 +52,7 @@ def app_command(argv: list[str]) -> list[str]:
 def _dispatch(argv: list[str] | None) -> int:
     import importlib
 
-    ap = argparse.ArgumentParser(prog="exitlens", description="ExitLens: early-exit transformers and their overthinking",
+    ap = argparse.ArgumentParser(prog="exitlens", description="ExitLens: early-exit transformers, their overthinking",
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.split("\n")[2:10]))
     ap.add_argument("command", choices=list(COMMANDS), metavar="command",

@@ -62,6 +62,7 @@ from core.model.tokenizer import (
 )
 from core.model.weights import (
     against_reference,
+    flipped_share,
     latent_model,
     layer_stats,
     pretrained_block_weights,
@@ -74,10 +75,10 @@ __all__ = ["BinaryEmbedding", "BinaryLinear", "CheckpointError", "ClassMeans", "
            "HFExitConfig", "HFModelError", "HFMultiExit", "HF_FORMAT", "ModelConfig", "MultiExitEncoder", "PRESETS",
            "SLFNBlock", "SPECIAL_TOKENS", "SelfAttention", "TokenInfo", "against_reference", "approx_sign",
            "approx_sign_curves", "binarize_weight", "checkpoint", "disk_bytes", "encode_batch", "encode_one",
-           "family", "freeze_binarized", "latent_model", "layer_stats", "load", "load_card", "load_dir",
-           "load_minilm", "load_minilm_tokenizer", "load_tokenizer", "model_dir", "need_transformers", "pack_signs",
-           "packed_bytes", "pool", "preset", "pretrained_block_weights", "prototype_distance", "quantize_rows",
-           "read_tokenizer", "save", "save_tokenizer", "sign_flips", "size_report", "slenderize",
+           "family", "flipped_share", "freeze_binarized", "latent_model", "layer_stats", "load", "load_card",
+           "load_dir", "load_minilm", "load_minilm_tokenizer", "load_tokenizer", "model_dir", "need_transformers",
+           "pack_signs", "packed_bytes", "pool", "preset", "pretrained_block_weights", "prototype_distance",
+           "quantize_rows", "read_tokenizer", "save", "save_tokenizer", "sign_flips", "size_report", "slenderize",
            "special_token_template", "stateless_copy", "stored_dtype_bytes", "strip_pooler", "task_texts",
            "task_token_ids", "taylor_scores", "train_wordpiece", "trim_vocab", "truncate_positions",
            "truncated_lengths", "unpack_signs"]

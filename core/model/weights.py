@@ -95,6 +95,13 @@ class ReferenceLayer:
     flip_share: float            # share of weights whose sign differs from the pretrained weight's
     alphas: np.ndarray           # (rows,) the stored α per output row
     reference_mean_abs: np.ndarray   # (rows,) mean |W| per row of the pretrained weight
+    n_weights: int = 0           # rows × columns: the weight of this layer in a share over several layers
+
+
+def flipped_share(layers: list[ReferenceLayer]) -> float:
+    """The share of all block weights (over ``layers``, each counted by its size) whose sign fine-tuning flipped."""
+    total = sum(x.n_weights for x in layers)
+    return sum(x.flip_share * x.n_weights for x in layers) / total if total else 0.0
 
 
 def pretrained_block_weights(model: MultiExitEncoder) -> dict[str, torch.Tensor] | None:
@@ -127,7 +134,7 @@ def against_reference(model: MultiExitEncoder, reference: dict) -> list[Referenc
             continue
         w, r = m.weight.detach().float(), reference[name].float()
         out.append(ReferenceLayer(name, float(((w >= 0) != (r >= 0)).float().mean()),
-                                  w.abs().mean(1).numpy(), r.abs().mean(1).numpy()))
+                                  w.abs().mean(1).numpy(), r.abs().mean(1).numpy(), int(w.numel())))
     return out
 
 

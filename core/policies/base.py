@@ -151,6 +151,16 @@ class Policy:
     def replace(self, **changes) -> Policy:
         return type(self)(**{**self.params, **changes})
 
+    def signal_options(self) -> dict:
+        """The signal variants this rule tests, for core.policies.sample_signals: EDR's λ and the reference of
+        the entropy reduction (policies that test them override this)."""
+        return {"lam": 1.0, "reference": "previous"}
+
+    @property
+    def scalar_threshold(self) -> float | None:
+        """The one threshold a chart can draw as a line (None: no threshold, or one per block)."""
+        return None
+
     def fires(self, trace: Trace) -> np.ndarray:  # (N, l) bool
         raise NotImplementedError
 
@@ -211,6 +221,10 @@ class ThresholdPolicy(Policy):
     @property
     def params(self) -> dict:
         return {"threshold": self.threshold, "min_block": self.min_block}
+
+    @property
+    def scalar_threshold(self) -> float | None:
+        return float(self.threshold) if np.ndim(self.threshold) == 0 else None
 
     # ranges: ``threshold_range`` is what a slider / sweep spans; ``valid_range`` what is accepted
     @classmethod

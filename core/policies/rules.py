@@ -241,6 +241,9 @@ class FractionalReduction(ThresholdPolicy):
     def params(self):
         return {**super().params, "direction": self.direction, "reference": self.reference}
 
+    def signal_options(self) -> dict:
+        return {**super().signal_options(), "reference": self.reference}
+
     @classmethod
     def threshold_range(cls, trace=None):
         return (0.0, 1.0)
@@ -284,6 +287,9 @@ class HybridEDR(ThresholdPolicy):
     @property
     def params(self):
         return {**super().params, "lam": self.lam}
+
+    def signal_options(self) -> dict:
+        return {**super().signal_options(), "lam": self.lam}
 
     @classmethod
     def threshold_range(cls, trace=None):
