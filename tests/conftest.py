@@ -141,6 +141,20 @@ D = np.array([[[1, 3]] * 4, [[3, 1], [1, 3], [1, 3], [1, 3]], [[2, 2]] * 4], dty
 LTE = np.array([[.9, .8, .01, .3], [.5, .4, .3, .2], [.05, .9, .9, .9]])
 
 
+def chart_data(at, contains: str) -> dict[str, dict[str, list]]:
+    """{trace name: {"x": [...], "y": [...]}} of the first plotly chart on an AppTest page whose JSON contains
+    ``contains``, decoded as the browser decodes it (numpy arrays travel as {"dtype", "bdata": base64})."""
+    import base64
+
+    def values(v):
+        if isinstance(v, dict):
+            return list(np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).astype(float))
+        return [np.nan if x is None else x for x in v]
+
+    spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if contains in c.proto.spec)
+    return {t.get("name"): {"x": values(t.get("x", [])), "y": values(t.get("y", []))} for t in spec["data"]}
+
+
 def hand_exit(logits: np.ndarray, signal: str, threshold: float, min_block: int = 0) -> np.ndarray:
     """(N,) exit blocks worked out without core: softmax of each exit's logits, then the first block ≥ min_block
     whose entropy in nats is ≤ S ("entropy") or whose top probability is ≥ τ ("maxprob"); the last block when
