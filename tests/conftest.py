@@ -141,6 +141,23 @@ D = np.array([[[1, 3]] * 4, [[3, 1], [1, 3], [1, 3], [1, 3]], [[2, 2]] * 4], dty
 LTE = np.array([[.9, .8, .01, .3], [.5, .4, .3, .2], [.05, .9, .9, .9]])
 
 
+def core_run(models: Path, name: str, text: str, policy: str, text_b: str | None = None, label: int | None = None,
+             **params):
+    """(exits, trace) of one sentence through core, on the same model and policy a page test uses: what the
+    Playground must show (exit block ``exits.exit_block[0] + 1`` of ``trace.n_blocks``, class ``exits.pred[0]``)."""
+    from core.data import get_task
+    from core.model import checkpoint
+    from core.policies import decide, make_policy
+    from core.run import record
+
+    d = models / name
+    model, tok = checkpoint.load(d), checkpoint.load_tokenizer(d)
+    task = get_task(checkpoint.load_card(d)["task"])
+    tr = record(model, tok, [text], None if text_b is None else [text_b], None if label is None else [label],
+                batch_size=1, max_len=128, meta={"label_names": list(task.label_names)})
+    return decide(make_policy(policy, **params), tr), tr
+
+
 def chart_data(at, contains: str) -> dict[str, dict[str, list]]:
     """{trace name: {"x": [...], "y": [...]}} of the first plotly chart on an AppTest page whose JSON contains
     ``contains``, decoded as the browser decodes it (numpy arrays travel as {"dtype", "bdata": base64})."""
@@ -171,6 +188,17 @@ def hand_exit(logits: np.ndarray, signal: str, threshold: float, min_block: int 
     fires[:, :min_block] = False
     n, n_blocks = fires.shape
     return np.array([next((i for i in range(n_blocks) if fires[j, i]), n_blocks - 1) for j in range(n)])
+
+
+def random_trace(n=240, n_blocks=5, k=3, seed=0, labels=None, flops=None, **extra) -> Trace:
+    """The shared synthetic Trace: logits ~ N(0, 2²), uniform labels (or ``labels``), uniform prototype distances
+    and LTE scores, FLOPs per block 1, 2, … (or ``flops``); draws in that order from ``seed``."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(n, n_blocks, k)) * 2
+    labels = rng.integers(0, k, n) if labels is None else labels
+    return Trace(logits=logits, pooled=np.zeros((n, n_blocks, 1)), labels=labels, texts=["t"] * n,
+                 flops_per_block=np.arange(1.0, n_blocks + 1) if flops is None else flops,
+                 proto_dist=rng.random((n, n_blocks, k)), lte=rng.random((n, n_blocks)), **extra)
 
 
 def hand_trace(**kw) -> Trace:

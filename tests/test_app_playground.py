@@ -2,19 +2,13 @@
 import numpy as np
 import pytest
 
-from core.data import get_task
-from core.model import checkpoint
 from core.policies import decide, make_policy
-from core.run import record
-from tests.conftest import metric_value, submit_sentence
+from tests.conftest import core_run, metric_value, submit_sentence
 
 
 def _core_exit(models, name, text, policy, text_b=None, label=None, **params):
-    model, tok = checkpoint.load(models / name), checkpoint.load_tokenizer(models / name)
-    task = get_task(checkpoint.load_card(models / name)["task"])
-    tr = record(model, tok, [text], None if text_b is None else [text_b], None if label is None else [label],
-                batch_size=1, max_len=128, meta={"label_names": list(task.label_names)})
-    return int(decide(make_policy(policy, **params), tr).exit_block[0]) + 1, tr
+    ex, tr = core_run(models, name, text, policy, text_b, label, **params)
+    return int(ex.exit_block[0]) + 1, tr
 
 
 def test_typed_sentence_exit_block_equals_core(make_app, app_env):

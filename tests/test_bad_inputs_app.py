@@ -27,11 +27,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.data import get_task
 from core.model import checkpoint
-from core.policies import decide, make_policy
-from core.run import record
-from tests.conftest import metric_value, submit_sentence
+from tests.conftest import core_run, metric_value, submit_sentence
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app" / "streamlit_app.py")
@@ -69,12 +66,8 @@ def _no_traceback(at: AppTest) -> None:
 def _core_exit(models: Path, text: str, policy: str = "entropy", text_b: str | None = None, name: str = MODEL,
                **params) -> tuple[str, str]:
     """(exit block as the page writes it, predicted class name) from core on the same model and text."""
-    d = models / name
-    model, tok = checkpoint.load(d), checkpoint.load_tokenizer(d)
-    names = list(get_task(checkpoint.load_card(d)["task"]).label_names)
-    tr = record(model, tok, [text], None if text_b is None else [text_b], batch_size=1, max_len=128)
-    ex = decide(make_policy(policy, **params), tr)
-    return f"{int(ex.exit_block[0]) + 1} of {tr.n_blocks}", names[int(ex.pred[0])]
+    ex, tr = core_run(models, name, text, policy, text_b, **params)
+    return f"{int(ex.exit_block[0]) + 1} of {tr.n_blocks}", tr.label_names[int(ex.pred[0])]
 
 
 def _damaged_copy(models: Path, tmp_path: Path, how: str) -> Path:

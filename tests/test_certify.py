@@ -28,7 +28,7 @@ from core.certify import (
 from core.cli.certify import main, table
 from core.policies import POLICIES, EntropyThreshold, MaxProb, ThresholdPolicy, decide, make_policy
 from core.trace import Trace
-from tests.conftest import hand_exit
+from tests.conftest import hand_exit, random_trace
 
 REPO_MODEL = str(Path(__file__).resolve().parents[1] / "assets" / "models" / "beex-sst2")
 
@@ -107,14 +107,6 @@ def test_fixed_sequence_stops_at_first_non_rejection():
 
 
 # ── risks along the grid ─────────────────────────────────────────────────────────────────────────
-
-def random_trace(n=240, n_blocks=5, k=3, seed=0, labels=None) -> Trace:
-    rng = np.random.default_rng(seed)
-    return Trace(logits=rng.normal(size=(n, n_blocks, k)) * 2, pooled=np.zeros((n, n_blocks, 1)),
-                 labels=rng.integers(0, k, n) if labels is None else labels, texts=["t"] * n,
-                 flops_per_block=np.arange(1.0, n_blocks + 1), proto_dist=rng.random((n, n_blocks, k)),
-                 lte=rng.random((n, n_blocks)))
-
 
 @pytest.mark.parametrize("name", sorted(k for k, c in POLICIES.items() if issubclass(c, ThresholdPolicy)))
 def test_risk_counts_equal_one_decide_per_threshold(name):

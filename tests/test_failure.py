@@ -8,6 +8,7 @@ from sklearn.metrics import roc_auc_score
 from core.analysis import error_score, failure_auroc, failure_auroc_all
 from core.policies import POLICIES, FractionalReduction, ThresholdPolicy, make_policy
 from core.trace import Trace
+from tests.conftest import random_trace as shared_random_trace
 
 # 6 samples, 2 blocks, label 0 everywhere. Block 1: p(class 0) = .9 .8 .6 .45 .3 .7 → samples 3 and 4 are
 # wrong, with max-probability .55 and .7; the right ones have .9 .8 .6 .7. AUROC of "less confident":
@@ -35,10 +36,7 @@ def test_hand_case(name):
 
 
 def random_trace(n=300, n_blocks=4, k=3, seed=0) -> Trace:
-    rng = np.random.default_rng(seed)
-    return Trace(logits=rng.normal(size=(n, n_blocks, k)) * 2, pooled=np.zeros((n, n_blocks, 1)),
-                 labels=rng.integers(0, k, n), texts=["t"] * n, flops_per_block=np.ones(n_blocks),
-                 proto_dist=rng.random((n, n_blocks, k)), lte=rng.random((n, n_blocks)))
+    return shared_random_trace(n, n_blocks, k, seed, flops=np.ones(n_blocks))
 
 
 @pytest.mark.parametrize("name", sorted(k for k, c in POLICIES.items() if issubclass(c, ThresholdPolicy)))
