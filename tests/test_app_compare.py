@@ -83,3 +83,29 @@ def test_a_refused_model_b_in_the_url_says_why_not_unknown(make_app):
     assert not at.exception
     warn = next(w.value for w in at.warning if "tiny-mrpc" in w.value)
     assert "is not offered" in warn and "trained on MRPC" in warn and "Unknown" not in warn
+
+
+def test_the_model_slenderized_from_a_is_offered_first(app_models, tmp_path):
+    """COST-EFF's pair: a model whose card says it was slenderized from A (its --init) is model B's default,
+    before models that sort earlier by name; a model of another task is refused with the reason."""
+    import json
+    import shutil
+
+    from core.data import get_task
+    from core.run import partners
+
+    folder = tmp_path / "models"
+    for name in ("tiny-sst2", "tiny-sst2-bin", "tiny-mrpc"):
+        shutil.copytree(app_models / name, folder / name)
+    slim = folder / "tiny-sst2-zslim"                      # sorts last by name
+    shutil.copytree(app_models / "tiny-sst2", slim)
+    card = json.loads((slim / "card.json").read_text())
+    card["train"]["config"].update(init=str(folder / "tiny-sst2"), slim_heads=1)
+    card["slenderized"] = {"from": "tiny-sst2"}
+    (slim / "card.json").write_text(json.dumps(card))
+    names = sorted(p.name for p in folder.iterdir())
+    ok, refused = partners(folder, "tiny-sst2", get_task("sst2"), 2, names)
+    assert ok == ["tiny-sst2-zslim", "tiny-sst2-bin"]
+    assert [n for n, _ in refused] == ["tiny-mrpc"] and "labels do not mean the same" in refused[0][1]
+    ok, _ = partners(folder, "tiny-sst2-zslim", get_task("sst2"), 2, names)
+    assert ok[0] == "tiny-sst2"                             # and from the slim model, its full-width parent first

@@ -7,9 +7,8 @@ import streamlit as st
 from app import charts, sidebar, state, widgets
 from app import params as P
 from core.analysis import METRICS, agreement, cost, largest_differences, metric, pareto_front, task_metric
-from core.model import checkpoint
 from core.policies import POLICIES, ThresholdPolicy, decide
-from core.run import card_task
+from core.run import partners, why_not_comparable
 
 sel = state.current()
 a = sel.bundle
@@ -20,26 +19,10 @@ st.title("Compare two models")
 
 def why_not(name: str, task, n_classes: int) -> str | None:
     """Why model ``name`` cannot be model B next to A (None: it can)."""
-    if n_classes != a.n_classes:
-        return f"{name} has {n_classes} classes and {a.name} {a.n_classes}"
-    if (task is None) != (a.task is None) or (task is not None and (task.name, task.label_names) !=
-                                               (a.task.name, a.task.label_names)):
-        what = lambda t: t.folder if t is not None else "an unknown task"
-        return f"{name} was trained on {what(task)} and {a.name} on {what(a.task)}: their labels do not mean the same"
-    return None
+    return why_not_comparable(a.name, a.task, a.n_classes, name, task, n_classes)
 
 
-cands, refused = [], []
-for n in sel.models:
-    if n == a.name:
-        continue
-    try:
-        cfg, card = checkpoint.read_config(state.models_dir() / n), checkpoint.load_card(state.models_dir() / n)
-    except checkpoint.CheckpointError:
-        continue
-    reason = why_not(n, card_task(card, cfg.n_classes), cfg.n_classes)
-    (refused if reason else cands).append((n, reason))
-cands = [n for n, _ in cands]
+cands, refused = partners(state.models_dir(), a.name, a.task, a.n_classes, sel.models)
 
 c1, c2 = st.columns(2)
 sidebar.page_param("cp_ckpt_b", "ckpt_b", lambda raw: (P.first(raw) or "", None), "")

@@ -15,8 +15,8 @@ from core.analysis import (
     failure_auroc,
     metric,
     pareto_front,
-    per_exit_metric,
     per_class_table,
+    per_exit_metric,
     task_metric,
 )
 from core.policies import POLICIES, ThresholdPolicy, decide

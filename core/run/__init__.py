@@ -14,6 +14,7 @@ from core.run.cache import (
     trace_path,
 )
 from core.run.distributed import close, global_lengths, rank_batches, record_distributed, world
+from core.run.pairs import partners, why_not_comparable
 from core.run.recorder import (
     PRECISIONS,
     EarlyExitResult,
@@ -30,6 +31,6 @@ from core.run.recorder import (
 
 __all__ = ["EarlyExitResult", "LiveSignals", "ModelBundle", "PRECISIONS", "autocast", "bundle", "cache_dir",
            "card_task", "close", "default_model", "early_exit", "global_lengths", "length_batches", "list_models",
-           "model_key", "models_dir", "order_by_length", "place_model", "rank_batches", "record",
+           "model_key", "models_dir", "order_by_length", "partners", "place_model", "rank_batches", "record",
            "record_distributed", "record_one", "record_store", "recording_inputs", "save_cached", "store_path",
-           "trace_for", "trace_path", "world"]
+           "trace_for", "trace_path", "why_not_comparable", "world"]

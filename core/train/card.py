@@ -1,7 +1,7 @@
 """Model cards: measure a model directory and write the numbers into card.json — none are typed in.
 
-    python -m core.train.card assets/models/minilm-ee-sst2 [--task sst2]
-    python -m core.train.card --readme README.md assets/models/*      (the README's model table, from the cards)
+    python -m core.card assets/models/minilm-ee-sst2 [--task sst2]
+    python -m core.card --readme README.md assets/models/*      (the README's model table, from the cards)
 
 Which split says what (design §2b): **dev** (GLUE validation) is the report split of every number; the
 **calibration** split (core.data.splits: carved from train, never trained on) is where thresholds are chosen
@@ -156,6 +156,7 @@ def measure(model_dir: str | Path, task: str | None = None, split: str = "valida
         card["note"] = ("trained on all of train (no calibration split held out): no threshold is recommended or "
                         "certified for it")
     train_cfg = (card.get("train") or {}).get("config")
+    card["slenderized"] = slenderized(model_dir, task, train_cfg, card.get("certificates"))
     if train_cfg:
         card["reproduce"] = reproduce_command(train_cfg)
         done, planned = card["train"].get("epochs"), train_cfg.get("epochs")
@@ -166,6 +167,21 @@ def measure(model_dir: str | Path, task: str | None = None, split: str = "valida
             card["reproduce"] += f" && {step}"
     card.pop("loss_history", None)
     return card
+
+
+def slenderized(model_dir: Path, task: str, train_cfg: dict | None, certs: list | None) -> dict | None:
+    """COST-EFF's space and time next to the full-width model a slim one was slenderized from (its ``--init``),
+    at its ε = 0.01 certificate (core.train.slim_report); None for a model that was not slenderized."""
+    cfg = train_cfg or {}
+    parent = cfg.get("init")
+    if not (cfg.get("slim_heads") or cfg.get("slim_ffn") or cfg.get("emb_rank")) or parent in (None, "scratch",
+                                                                                                "minilm"):
+        return None
+    from core.train.slim_report import space_and_time
+
+    parent_dir = Path(parent) if Path(parent).is_dir() else model_dir.parent / Path(parent).name
+    cert = next((c for c in certs or [] if c.get("epsilon") == CERT_EPSILONS[0]), None)
+    return space_and_time(model_dir, parent_dir, task, cert)
 
 
 def summary(card: dict) -> str:
@@ -181,7 +197,7 @@ def summary(card: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m core.train.card", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m core.card", description=__doc__.split("\n")[0])
     ap.add_argument("model_dirs", nargs="+")
     ap.add_argument("--task", default=None)
     ap.add_argument("--readme", default=None, help="rewrite this README's model table from the cards (no measuring)")
@@ -208,4 +224,4 @@ if __name__ == "__main__":
 
     from core.util import run
 
-    sys.exit(run("python -m core.train.card", main))
+    sys.exit(run("python -m core.card", main))
