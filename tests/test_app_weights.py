@@ -85,3 +85,34 @@ def test_a_binarized_minilm_is_compared_with_the_pretrained_weights(make_app, ap
     assert at.selectbox(key="wt_layer").value == "blocks.2.ffn_out" and len(at.selectbox(key="wt_layer").options) == 36
     specs = [c.proto.spec for c in at.get("plotly_chart")]
     assert any("against the pretrained weights" in s and "b2.ffn_out" in s for s in specs)
+
+
+def test_a_slim_models_budget_stands_beside_its_full_width_parent(make_app, app_env, tmp_path, monkeypatch):
+    """The budget table shows the widths and sizes of the slim model's card next to its parent's, and the same
+    table opens from the parent (which finds the model slenderized from it)."""
+    import json
+    import shutil
+
+    folder = tmp_path / "models"
+    shutil.copytree(app_env / "tiny-sst2", folder / "tiny-sst2")
+    slim = folder / "tiny-sst2-slim"
+    shutil.copytree(app_env / "tiny-sst2", slim)
+    sec = {"from": "tiny-sst2", "reported_on": "sst2 validation (872 rows)",
+           "widths": {"full": {"heads": 4, "ffn": 256, "embedding_rank": 128, "hidden": 128, "blocks": 4},
+                      "slim": {"heads": 2, "ffn": 96, "embedding_rank": 32, "hidden": 128, "blocks": 4}},
+           "parameters": {"full": 1000, "slim": 450, "ratio": 0.45},
+           "disk_bytes": {"full": 4 * 2**20, "slim": 2**20, "ratio": 0.25}, "flops_full_depth_ratio": 0.47}
+    card = json.loads((slim / "card.json").read_text())
+    card["slenderized"] = sec
+    (slim / "card.json").write_text(json.dumps(card))
+    monkeypatch.setenv("EXITLENS_MODELS_DIR", str(folder))
+    for model in ("tiny-sst2-slim", "tiny-sst2"):
+        at = make_app(page="weights", model=model)
+        table = next(d.value for d in at.dataframe if "slim / full" in d.value.columns)
+        rows = dict(zip(table[""], zip(table["tiny-sst2 (full width)"], table["tiny-sst2-slim (slim)"],
+                                       table["slim / full"])))
+        assert rows["attention heads per block"] == (4, 2, "0.50×")
+        assert rows["FFN neurons per block"] == (256, 96, "0.38×")       # 96 / 256 = 0.375
+        assert rows["word-embedding rank"] == (128, 32, "0.25×")
+        assert rows["blocks (every exit kept)"] == (4, 4, "1.00×")
+        assert rows["parameters"][2] == "0.45×" and rows["on disk (MiB)"][:2] == (4.0, 1.0)

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from app import charts, sidebar, state, widgets
+from app import budget_panel, charts, sidebar, state, widgets
 from app import params as P
 from core.model import checkpoint, flipped_share, sign_flips, size_report, stored_dtype_bytes
 
@@ -24,6 +24,8 @@ def size_row() -> None:
     m[2].metric("packed ratio", f"{rep.ratio:.2f}×", help="fp32 size / packed size (core.model.weights.size_report)")
     m[3].metric("on disk", f"{disk / 1024:,.1f} KiB", help="the real size of model.safetensors (header included)")
 
+
+budget_panel.show(state.models_dir(), b.name)
 
 if not b.binarized:
     binarized = [n for n in sel.models if getattr(checkpoint.read_config(state.models_dir() / n), "binarize", ())]
