@@ -1,6 +1,7 @@
 """The models shipped in assets/models, re-measured against their cards on the real GLUE dev split: the metric
 per exit, the size on disk, the threshold chosen on the calibration split replayed on dev, the certificates,
-the calibration split itself (recomputed from its seed) and the prototypes' centrality. Together ≤ 80 MB."""
+the calibration split itself (recomputed from its seed), the prototypes' centrality, and a slenderized model's
+space and FLOPs against its full-width parent. assets/ together ≤ 90 MB."""
 import json
 from pathlib import Path
 
@@ -23,7 +24,7 @@ SHIPPED = sorted(p.name for p in MODELS.iterdir() if p.is_dir())
 def test_assets_stay_small():
     assert len(SHIPPED) >= 4
     total = sum(f.stat().st_size for f in (ROOT / "assets").rglob("*") if f.is_file())
-    assert total <= 80 * 2**20, f"assets/ holds {total / 2**20:.1f} MiB"
+    assert total <= 90 * 2**20, f"assets/ holds {total / 2**20:.1f} MiB"
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -80,3 +81,25 @@ def test_the_calibration_split_in_the_card_is_the_one_its_seed_gives(name):
                     "the calibration rows out by default)")
     assert card["calibration"] == splits.split_info(card["task"], seed=card["calibration"]["seed"])
     assert (card["train"]["config"] or {}).get("holdout") is True
+
+
+SLIM = [n for n in SHIPPED if json.loads((MODELS / n / "card.json").read_text()).get("slenderized")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SLIM)
+def test_a_slenderized_model_keeps_every_exit_in_half_the_space_and_flops(name):
+    """COST-EFF's goal re-measured from the two models themselves: the same depth and an exit after every block,
+    at most half the parameters, bytes on disk and FLOPs per sentence (at every length a sentence can have) of
+    the full-width model it was slenderized from — and the card's figures are these."""
+    sec = json.loads((MODELS / name / "card.json").read_text())["slenderized"]
+    slim, full = checkpoint.load(MODELS / name), checkpoint.load(MODELS / sec["from"])
+    assert slim.cfg.n_blocks == full.cfg.n_blocks and len(slim.exits) == len(full.exits) == slim.cfg.n_blocks
+    assert slim.n_params() / full.n_params() <= 0.5
+    assert slim.n_params() == sec["parameters"]["slim"] and full.n_params() == sec["parameters"]["full"]
+    disk = checkpoint.disk_bytes(MODELS / name) / checkpoint.disk_bytes(MODELS / sec["from"])
+    assert disk <= 0.5 and disk == pytest.approx(sec["disk_bytes"]["ratio"])
+    for t in (4, 16, 32, 64, 128):
+        per_sentence = lambda m: m.flops_embed(t) + m.cfg.n_blocks * m.flops_per_block(t)  # noqa: E731
+        assert per_sentence(slim) / per_sentence(full) <= 0.5, t
+    assert sec["flops_full_depth_ratio"] <= 0.5 and sec["combined_flops_ratio"] < sec["flops_full_depth_ratio"]
