@@ -99,7 +99,9 @@ def test_a_slenderized_model_keeps_every_exit_in_half_the_space_and_flops(name):
     assert slim.n_params() == sec["parameters"]["slim"] and full.n_params() == sec["parameters"]["full"]
     disk = checkpoint.disk_bytes(MODELS / name) / checkpoint.disk_bytes(MODELS / sec["from"])
     assert disk <= 0.5 and disk == pytest.approx(sec["disk_bytes"]["ratio"])
+    def per_sentence(m, t):
+        return m.flops_embed(t) + m.cfg.n_blocks * m.flops_per_block(t)
+
     for t in (4, 16, 32, 64, 128):
-        per_sentence = lambda m: m.flops_embed(t) + m.cfg.n_blocks * m.flops_per_block(t)  # noqa: E731
-        assert per_sentence(slim) / per_sentence(full) <= 0.5, t
+        assert per_sentence(slim, t) / per_sentence(full, t) <= 0.5, t
     assert sec["flops_full_depth_ratio"] <= 0.5 and sec["combined_flops_ratio"] < sec["flops_full_depth_ratio"]
