@@ -10,8 +10,10 @@ import streamlit as st
 
 from app import sidebar, state, widgets
 from app.selection import DataChoice, Selection
+from core import report_rows as RR
 from core.analysis import best_threshold, split_halves
 from core.certify import RISKS, Certificate, certify, guarantee_text, holdout_warning, realized, smallest_epsilon_text
+from core.policies import ThresholdPolicy
 from core.report import risk_figure, threshold_report_html
 from core.trace import Trace
 
@@ -75,9 +77,10 @@ def _calibration_choice(sel: Selection, tr: Trace) -> tuple[Trace, Trace, str, s
     if how == "split":
         cal_data = DataChoice(source="glue", task=data.task, split="calibration")
         cal = state.dataset_trace(b, cal_data)
-        return cal, tr, f"{cal.n:,} calibration rows (train − fit, never trained on)", data.label
+        return cal, tr, f"{cal.n:,} calibration rows (train − fit, never trained on)", RR.rows_text(tr.n, data.label)
     cal, rep = split_halves(tr, seed=0)
-    return cal, rep, f"a random half of {data.label} ({cal.n:,})", f"the other half ({rep.n:,})"
+    return (cal, rep, f"a random half of {data.label} ({cal.n:,} of {tr.n:,} rows)",
+            RR.rows_text(rep.n, data.label, of=tr.n, part="the other half (random, seed 0)"))
 
 
 def change_delta(diff: float, against: str = "vs full model") -> dict:
@@ -104,6 +107,7 @@ def certified_section(sel: Selection, tr: Trace, mlabel: str) -> None:
                                "drop); consistency: it differs from the full model (needs no labels)")
     method = widgets.choice(c[3], "method", ["ltt", "crc"], "thr_method", "ltt",
                             format_func={"ltt": "Learn-then-Test", "crc": "conformal risk control"}.get)
+    st.session_state.pop("_thr_cert", None)
     cal, rep, cal_what, rep_what = _calibration_choice(sel, tr)
     warn = (holdout_warning(sel.bundle.card) if sel.bundle.trace is None else
             "a recorded trace does not say what its model was trained on: if these samples were in its training "
@@ -116,7 +120,7 @@ def certified_section(sel: Selection, tr: Trace, mlabel: str) -> None:
     except ValueError as e:
         st.error(str(e), icon="⚠️")
         return
-    st.session_state["_thr_cert"] = (sel.policy.name, cert)
+    st.session_state["_thr_cert"] = (sel.policy.name, cert, rep, rep_what)
     m = st.columns([1, 1, 1, 1.2, 1.6], vertical_alignment="center")
     sym = sel.policy.symbol
     m[0].metric(f"certified {sym}", "full model" if cert.threshold is None else f"{cert.threshold:.4g}",
@@ -138,23 +142,28 @@ def certified_section(sel: Selection, tr: Trace, mlabel: str) -> None:
 
 
 def report_download(container, sel: Selection, tr: Trace) -> None:
-    """One standalone HTML file: the model, data, policy, Pareto chart, threshold, guarantee, held-out figures."""
+    """One standalone HTML file: the model, data, policy, Pareto chart, the threshold on the page (and the
+    certified one beside it when they differ), the guarantee, and the figures on rows named by count and split:
+    the certificate's report rows when there is one, else every row of the data (then not called held-out)."""
     ss = st.session_state
+    if not isinstance(sel.policy, ThresholdPolicy):
+        return
     saved = ss.get("_thr_cert")
     cert: Certificate | None = saved[1] if saved and saved[0] == sel.policy.name else None
-    threshold = cert.threshold if cert is not None else sel.threshold
-    key = (sel.bundle.key, sel.data.label, repr(sel.policy), None if cert is None else (cert.threshold, cert.epsilon))
+    rep, rows = (saved[2], saved[3]) if cert is not None else (tr, RR.rows_text(tr.n, sel.data.label))
+    threshold = sel.threshold
+    held_out = cert is not None and RR.same_threshold(threshold, cert.threshold)
+    key = (sel.bundle.key, sel.data.label, repr(sel.policy), rows,
+           None if cert is None else (cert.threshold, cert.epsilon, cert.delta, cert.risk, cert.method))
     if container.button("make the threshold report (HTML)",
-                        help="one file that opens offline: model, data, policy, the "
-                             + ("certified" if cert is not None else "chosen") + " threshold"
-                             + (" with its guarantee" if cert is not None else "") + ", and the held-out figures"):
+                        help="one file that opens offline: model, data, policy, the threshold on the page"
+                             + (", the certificate" if cert is not None else "") + f", and its figures on {rows}"):
         ss["_thr_report"] = (key, threshold_report_html(
-            tr, sel.policy, threshold, model=sel.bundle.name, data=sel.data.label, certificate=cert,
-            guarantee=guarantee_text(cert) if cert is not None else "",
+            rep, sel.policy, threshold, model=sel.bundle.name, data=sel.data.label, certificate=cert,
+            guarantee=guarantee_text(cert) if cert is not None else "", rows=rows, held_out=held_out,
             curve=cert.curve.to_frame() if cert is not None else None).encode())
     made = ss.get("_thr_report")
     if made and made[0] == key:
         container.download_button("download the threshold report", data=made[1],
                                   file_name=f"threshold-report-{sel.bundle.name}-{sel.policy.name}.html",
                                   mime="text/html")
-
