@@ -11,7 +11,7 @@ import streamlit as st
 from app import sidebar, state, widgets
 from app.selection import DataChoice, Selection
 from core import report_rows as RR
-from core.analysis import best_threshold, split_halves
+from core.analysis import best_threshold, split_halves, sweep
 from core.certify import RISKS, Certificate, certify, guarantee_text, holdout_warning, realized, smallest_epsilon_text
 from core.policies import ThresholdPolicy
 from core.report import risk_figure, threshold_report_html
@@ -48,7 +48,15 @@ def best_threshold_section(sel: Selection, tr: Trace, x: str, mlabel: str) -> No
     c3.caption(f"Tuned on a random half of the {tr.n:,} samples ({tune.n:,}), reported on the other half "
                f"({test.n:,}) — never tuned on the numbers it reports.")
     if not tuned.feasible:
-        st.warning(f"No threshold meets “{tuned.target}” on the tuning half: showing the closest one.")
+        st.warning(f"No threshold meets “{tuned.target}” on the tuning half ({tune.n:,} rows): showing the closest "
+                   "one.")
+    _held_out_check(tuned, test, pol, speed_name, mlabel, kw)
+    for part, name in ((tune, "tuning"), (test, "held-out")):
+        rate = tuned.tune["metric"] if name == "tuning" else tuned.test["metric"]
+        small = RR.small_sample_text(part.n, rate, f"the {name} half's {mlabel}")
+        if small:
+            st.warning(small, icon="🎲")
+            break
     r = st.columns([1, 1, 1, 2], vertical_alignment="center")
     r[0].metric(f"best {pol.symbol}", f"{tuned.threshold:.4g}", help=tuned.target)
     r[1].metric(f"{mlabel}, held-out half", f"{tuned.test['metric']:.4f}",
@@ -63,6 +71,30 @@ def best_threshold_section(sel: Selection, tr: Trace, x: str, mlabel: str) -> No
     st.dataframe(rows, hide_index=True, column_config={
         k: st.column_config.NumberColumn(format="%.4f")
         for k in (mlabel, f"full-model {mlabel}", "drop", "layer speed-up", "FLOPs reduction")})
+
+
+def _held_out_check(tuned, test: Trace, pol, speed: str, mlabel: str, kw: dict) -> None:
+    """Say in words when the threshold tuned on one half misses the target on the other, with the threshold
+    that would meet it there (chosen on those rows, so itself not held-out) or that none does."""
+    row = tuned.test
+    if "target_drop" in kw:
+        missed = row["drop"] > kw["target_drop"] + 1e-12
+        said = (f"the {mlabel} drop on the held-out half ({test.n:,} rows) is {row['drop']:.4f}, above the target "
+                f"{kw['target_drop']:.4f}")
+    else:
+        missed = row[speed] < kw["target_speedup"] - 1e-12
+        said = (f"the {speed.replace('_', ' ')} on the held-out half ({test.n:,} rows) is {row[speed]:.4g}, below "
+                f"the target {kw['target_speedup']:.4g}")
+    if not missed:
+        return
+    grid = type(pol).threshold_spec(test).grid()
+    meets = RR.meeting_threshold(sweep(test, pol, grid), row["baseline_metric"], speed=speed, **kw)
+    there = ("no threshold on the grid meets it on the held-out half either" if meets is None else
+             f"on the held-out half the closest threshold that meets it is {pol.symbol} = {meets:.4g} — found on "
+             "those rows, so it is not a held-out figure")
+    tuned_on = ("The threshold met it on the tuning half only" if tuned.feasible else
+                "No threshold met it on the tuning half either (the closest is shown)")
+    st.warning(f"Target missed: {said}. {tuned_on}; {there}.", icon="🎯")
 
 
 def _calibration_choice(sel: Selection, tr: Trace) -> tuple[Trace, Trace, str, str]:
