@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import sidebar, state, widgets
+from app import sidebar, speed, state, widgets
 from app.selection import DataChoice, Selection
 from core import report_rows as RR
 from core.analysis import best_threshold, split_halves, sweep
 from core.certify import RISKS, Certificate, certify, guarantee_text, holdout_warning, realized, smallest_epsilon_text
-from core.policies import ThresholdPolicy
+from core.policies import ThresholdPolicy, decide
 from core.report import risk_figure, threshold_report_html
 from core.trace import Trace
 
@@ -62,9 +62,12 @@ def best_threshold_section(sel: Selection, tr: Trace, x: str, mlabel: str) -> No
     r[1].metric(f"{mlabel}, held-out half", f"{tuned.test['metric']:.4f}",
                 help="the change against the full model on the same half",
                 **change_delta(-tuned.test["drop"], "vs full"))
-    r[2].metric("layer speed-up, held-out half", f"{tuned.test['layer_speedup']:.3f}×")
+    k = speed.speed_metric(r[2], "layer speed-up, held-out half", decide(pol.replace(threshold=tuned.threshold),
+                                                                        test).exit_block,
+                           test.n_blocks, tuned.test["layer_speedup"])
     if r[3].button("apply this threshold", disabled=abs(tuned.threshold - (sel.threshold or 0)) < 1e-12):
         sidebar.request_policy(sel.policy_name, tuned.threshold)
+    speed.one_block_warning(k, test.n_blocks, f"the held-out half ({test.n:,} rows)")
     rows = [{"half": name, "samples": part.n, mlabel: row["metric"], f"full-model {mlabel}": row["baseline_metric"],
              "drop": row["drop"], "layer speed-up": row["layer_speedup"], "FLOPs reduction": row["flops_reduction"]}
             for name, part, row in (("tuning", tune, tuned.tune), ("held-out", test, tuned.test))]
@@ -166,6 +169,8 @@ def certified_section(sel: Selection, tr: Trace, mlabel: str) -> None:
                 **change_delta(real.metric - real.full_metric, "vs full"))
     if m[4].button("apply the certified threshold", disabled=cert.threshold is None):
         sidebar.request_policy(sel.policy_name, cert.threshold)
+    speed.one_block_warning(RR.single_block(decide(cert.policy, rep).exit_block) if cert.policy is not None else None,
+                            rep.n_blocks, rep_what)
     st.info(guarantee_text(cert), icon="🛡️")
     st.caption(smallest_epsilon_text(cert.n, 1 - conf, method) + f" Report data: {rep_what}; speed-up there "
                f"{real.layer_speedup:.2f}×, FLOPs −{real.flops_reduction:.1%}.")

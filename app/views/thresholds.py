@@ -4,8 +4,9 @@ import json
 import numpy as np
 import streamlit as st
 
-from app import charts, sidebar, state, tuning, widgets
+from app import charts, sidebar, speed, state, tuning, widgets
 from app import params as P
+from core import report_rows as RR
 from core.analysis import COHORTS, METRICS, calibration, cohorts, cost, metric, pareto_front, task_metric
 from core.failure import failure_auroc
 from core.policies import POLICIES, ThresholdPolicy, decide
@@ -35,9 +36,10 @@ if not tr.has_labels:
     m = st.columns(4)
     m[0].metric("agrees with the final exit", f"{agree:.1%}", help="needs no labels: the early answer = the full "
                 "model's answer")
-    m[1].metric("layer speed-up L/ℓ̄", f"{c.layer_speedup:.3f}×")
+    k = speed.speed_metric(m[1], "layer speed-up L/ℓ̄", exits.exit_block, tr.n_blocks, c.layer_speedup)
     m[2].metric("FLOPs reduction", f"{c.flops_reduction:.1%}")
     m[3].metric("samples", f"{tr.n:,}")
+    speed.one_block_warning(k, tr.n_blocks, RR.rows_text(tr.n, sel.data.label))
     st.plotly_chart(charts.exit_histogram(exits.exit_block, tr.n_blocks, title=f"Exit block per sample — {sel.title}"),
                     key="thr_hist_nolabel")
     st.info("This data has no labels: accuracy, the Pareto chart, tuning and certification need the validation "
@@ -56,10 +58,11 @@ c = cost(tr, exits)
 cur_metric = metric(mname, tr.labels, exits.pred)
 m = st.columns(5)
 m[0].metric(mlabel, f"{cur_metric:.4f}", **tuning.change_delta(cur_metric - final_metric))
-m[1].metric("layer speed-up L/ℓ̄", f"{c.layer_speedup:.3f}×")
+k = speed.speed_metric(m[1], "layer speed-up L/ℓ̄", exits.exit_block, tr.n_blocks, c.layer_speedup)
 m[2].metric("FLOPs reduction", f"{c.flops_reduction:.1%}")
 m[3].metric("average exit block ℓ̄", f"{c.avg_exit_block:.2f} of {tr.n_blocks}")
 m[4].metric("samples", f"{tr.n:,}")
+speed.one_block_warning(k, tr.n_blocks, RR.rows_text(tr.n, sel.data.label))
 st.caption(f"These numbers are measured on {sel.data.label} — the data the threshold is looked at on. To choose "
            "a threshold that holds on new data, tune or certify it below on one part and report on another.")
 
