@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import streamlit as st
 
 from app import widgets
+from core.allowed_paths import PathNotAllowed, check_allowed
 from core.bundle import ModelBundle, card_task
 from core.cache import cache_dir
 from core.data import get_task, task_names
@@ -106,7 +107,7 @@ def trace_section(warns: list[str]) -> ModelBundle | None:
         if up is not None:
             data, name = up.getvalue(), up.name
         elif path:
-            p = Path(path).expanduser()
+            p = check_allowed(path, "trace path")          # nothing outside the allowed folders is read
             if not p.is_file():            # a store folder (`core.inference record --out`), or core says why not
                 mf = p / MANIFEST
                 stamp = f"{p.resolve()}:{mf.stat().st_mtime_ns if mf.is_file() else 0}"
@@ -116,6 +117,9 @@ def trace_section(warns: list[str]) -> ModelBundle | None:
             sb.info("Upload a trace recorded elsewhere, or type its path: every dataset page then works on it.")
             return None
         tr = read_trace(data, name)
+    except PathNotAllowed as e:
+        sb.error(f"{e}", icon="🔒")
+        return None
     except TraceError as e:
         sb.error(f"{e}", icon="⚠️")
         return None

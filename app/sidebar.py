@@ -13,9 +13,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import byo, state, widgets
+from app import byo, model_refs, state, widgets
 from app import params as P
 from app.selection import DataChoice, Selection
+from core.allowed_paths import PathNotAllowed, check_allowed, is_allowed
 from core.bundle import ModelBundle
 from core.data import SPLITS, available_splits, get_task, task_names
 from core.policies import POLICIES, Shape, ThresholdPolicy
@@ -75,12 +76,18 @@ def model_section(names: list[str], warns: list[str]) -> tuple[ModelBundle, str]
     else:
         sb.info(f"No models in {state.models_dir()} yet. Train one with `python -m core.train … --out "
                 f"{state.models_dir()}/<name>` or type a checkpoint directory below.")
-    widgets.from_url("sb_ckpt", P.QP_CKPT, lambda raw: (P.first(raw) or "", None), warns)
+    widgets.from_url("sb_ckpt", P.QP_CKPT, model_refs.resolve_ref, warns)
     widgets.restore("sb_ckpt", "")
     sb.text_input("…or a checkpoint directory", key="sb_ckpt", placeholder="/path/to/model",
                   help="a directory with config.json, model.safetensors and tokenizer.json (core.checkpoint)")
     ckpt = widgets.remember("sb_ckpt").strip()
     bundle = None
+    if ckpt and not is_allowed(ckpt):               # read nothing outside the operator's folders (core.allowed_paths)
+        try:
+            check_allowed(ckpt, "checkpoint directory")
+        except PathNotAllowed as e:
+            sb.error(f"{e}", icon="🔒")
+        ckpt = ""
     if ckpt and _is_hf(ckpt):                       # a Hugging Face folder: offer the import, then load it
         imported = byo.import_panel(Path(ckpt).expanduser())
         if imported is not None:
@@ -273,7 +280,8 @@ def _write_url(sel: Selection, ckpt: str, page: str | None) -> None:
                         del qp[k]
     glue = sel.data.source == "glue"
     trace = sel.bundle.trace is not None
-    wanted = {P.QP_MODEL: None if ckpt or trace else st.session_state.get("sb_model"), P.QP_CKPT: ckpt or None,
+    wanted = {P.QP_MODEL: None if ckpt or trace else st.session_state.get("sb_model"),
+              P.QP_CKPT: model_refs.url_ref(ckpt) if ckpt else None,
               P.QP_DATA: sel.data.source, P.QP_TASK: sel.data.task,
               P.QP_SPLIT: sel.data.split if glue else None, P.QP_LIMIT: (sel.data.limit or 0) if glue else None,
               **P.policy_url(sel.policy, P.extra_keys())}

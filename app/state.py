@@ -18,6 +18,7 @@ import torch
 from app.selection import DataChoice, Selection
 from core import bundle as core_bundle
 from core import projection
+from core.allowed_paths import check_allowed
 from core.bundle import ModelBundle, default_model, list_models, models_dir  # noqa: F401 (the pages' names)
 from core.cache import model_key, trace_for, trace_path
 from core.checkpoint import CheckpointError
@@ -37,7 +38,9 @@ def _load_bundle(path: str, key: str, name: str) -> ModelBundle:
 
 
 def load_bundle(path: str | Path) -> ModelBundle:
-    """The model in ``path`` (cached per directory and weights digest); CheckpointError if unusable."""
+    """The model in ``path`` (cached per directory and weights digest); CheckpointError if unusable,
+    core.allowed_paths.PathNotAllowed (nothing read) outside the folders the operator allows."""
+    check_allowed(path, "checkpoint directory")
     p = core_bundle.check_dir(path)
     return _load_bundle(str(p.resolve()), model_key(p), p.name)
 

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import streamlit as st
 
-from app import charts, sidebar, speed, state, widgets
+from app import charts, model_refs, sidebar, speed, state, widgets
 from app import params as P
 from core import checkpoint
 from core.analysis import METRICS, cost, metric, pareto_front, task_metric
@@ -43,7 +43,7 @@ for n in sel.models:
 cands = [n for n, _ in cands]
 
 c1, c2 = st.columns(2)
-sidebar.page_param("cp_ckpt_b", "ckpt_b", lambda raw: (P.first(raw) or "", None), "")
+sidebar.page_param("cp_ckpt_b", "ckpt_b", model_refs.resolve_ref, "")
 c2.text_input("…or model B from a checkpoint directory", key="cp_ckpt_b", placeholder="/path/to/model",
               help="e.g. a training run in runs/ against the shipped model")
 ckpt_b = widgets.remember("cp_ckpt_b").strip()
@@ -52,12 +52,13 @@ if ckpt_b:
     try:
         bb = state.load_bundle(ckpt_b)
         reason = why_not(bb.name, bb.task, bb.n_classes)
-    except state.USER_ERRORS as e:
-        reason = str(e)
+        if reason:
+            reason += ": they cannot be compared on the same data"
+    except state.USER_ERRORS as e:             # not a model at all: say so, without "cannot be compared"
+        reason = f"Model B cannot be opened: {e}"
     if reason:                     # say why, and compare nothing else in its place
-        st.error(f"{reason}: they cannot be compared on the same data. Clear the checkpoint field to pick model B "
-                 "from the list.", icon="⚠️")
-        sidebar.write_params({"model_b": None, "ckpt_b": ckpt_b})
+        st.error(f"{reason}. Clear the checkpoint field to pick model B from the list.", icon="⚠️")
+        sidebar.write_params({"model_b": None, "ckpt_b": None})
         st.stop()
 if bb is None:
     if not cands:
@@ -82,7 +83,7 @@ if bb is None:
     except state.USER_ERRORS as e:
         state.fail(e, "Pick another model B.")
 st.caption(f"**A** = {a.name} · **B** = {bb.name} · data: {sel.data.label}")
-sidebar.write_params({"model_b": None if ckpt_b else bb.name, "ckpt_b": ckpt_b or None})
+sidebar.write_params({"model_b": None if ckpt_b else bb.name, "ckpt_b": model_refs.url_ref(ckpt_b) if ckpt_b else None})
 
 tr_a = state.dataset_trace(a, sel.data)
 tr_b = state.dataset_trace(bb, sel.data)
