@@ -23,7 +23,8 @@ from core.policies import POLICIES, Shape, ThresholdPolicy
 
 PENDING = "_pending_policy"
 # the URL keys each page owns (page title → keys); a page's keys leave the URL when another page shows
-PAGE_PARAMS = {"Playground": ("text", "text_b", "label"), "Threshold debugger": ("x",),
+PAGE_PARAMS = {"Playground": ("text", "text_b", "label"),
+               "Threshold debugger": ("x", "cert_eps", "cert_conf", "cert_risk", "cert_method", "cert_cal"),
                "Prototypes & overthinking": ("block", "method", "color"), "Binarized weights": ("layer", "other"),
                "Compare": ("model_b", "ckpt_b"), "Learn": ("topic",)}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app import params as P
 from app import sidebar, speed, state, widgets
 from app.selection import DataChoice, Selection
 from core import report_rows as RR
@@ -107,6 +108,8 @@ def _calibration_choice(sel: Selection, tr: Trace) -> tuple[Trace, Trace, str, s
     options = (["split", "half"] if own else ["half"])
     labels = {"split": f"the model's calibration split (held-out train rows of {b.task.folder if b.task else ''})",
               "half": "a random half of this data (the other half reports)"}
+    sidebar.page_param("thr_cal_src", "cert_cal", lambda raw: P.parse_choice(raw, options, options[0],
+                                                                             "calibration data"), options[0])
     how = widgets.choice(st, "calibrate on", options, "thr_cal_src", options[0], kind="radio",
                          format_func=labels.get, horizontal=True)
     if how == "split":
@@ -116,6 +119,18 @@ def _calibration_choice(sel: Selection, tr: Trace) -> tuple[Trace, Trace, str, s
     cal, rep = split_halves(tr, seed=0)
     return (cal, rep, f"a random half of {data.label} ({cal.n:,} of {tr.n:,} rows)",
             RR.rows_text(rep.n, data.label, of=tr.n, part="the other half (random, seed 0)"))
+
+
+def _certificate_from_url() -> None:
+    """A shared URL restores the whole certificate: ε, 1 − δ, the risk, the method (and, in
+    _calibration_choice, the calibration data) — once per session, as the sidebar does."""
+    sidebar.page_param("thr_eps", "cert_eps", lambda raw: P.parse_float(raw, 0.001, 0.5, 0.01, "ε"), 0.01)
+    sidebar.page_param("thr_conf", "cert_conf", lambda raw: P.parse_float(raw, 0.5, 0.999, 0.95, "confidence 1 − δ"),
+                       0.95)
+    sidebar.page_param("thr_risk", "cert_risk", lambda raw: P.parse_choice(raw, list(RISKS), "induced", "risk"),
+                       "induced")
+    sidebar.page_param("thr_method", "cert_method", lambda raw: P.parse_choice(raw, ["ltt", "crc"], "ltt", "method"),
+                       "ltt")
 
 
 def change_delta(diff: float, against: str = "vs full model") -> dict:
@@ -132,6 +147,7 @@ def certified_section(sel: Selection, tr: Trace, mlabel: str) -> None:
                "confidence, Learn-then-Test (Angelopoulos et al. 2021) tests the policy's thresholds from the most "
                "cautious to the fastest and keeps the fastest whose risk bound stays ≤ ε; conformal risk control "
                "bounds the expected risk instead.")
+    _certificate_from_url()
     c = st.columns(4)
     eps = float(widgets.number(c[0], "ε: largest risk", "thr_eps", 0.01, min_value=0.001, max_value=0.5, step=0.005,
                                format="%.3f", help="0.01 = at most one point lost"))
@@ -144,6 +160,8 @@ def certified_section(sel: Selection, tr: Trace, mlabel: str) -> None:
                             format_func={"ltt": "Learn-then-Test", "crc": "conformal risk control"}.get)
     st.session_state.pop("_thr_cert", None)
     cal, rep, cal_what, rep_what = _calibration_choice(sel, tr)
+    sidebar.write_params({"cert_eps": eps, "cert_conf": conf, "cert_risk": risk, "cert_method": method,
+                          "cert_cal": st.session_state.get("thr_cal_src")})
     warn = (holdout_warning(sel.bundle.card) if sel.bundle.trace is None else
             "a recorded trace does not say what its model was trained on: if these samples were in its training "
             "data, the calibration risk is optimistic and the certificate does not hold")
