@@ -137,7 +137,7 @@ def change_delta(diff: float, against: str = "vs full model") -> dict:
     """``st.metric`` delta arguments for a change of the metric: a loss red (↓), a gain green (↑), no change
     grey — so that a sign is never left to the reader (4 decimals, as the metrics are shown)."""
     if round(diff, 4) == 0:
-        return {"delta": f"±0.0000 {against}", "delta_color": "off"}
+        return {"delta": f"±0.0000 {against}", "delta_color": "off", "delta_arrow": "off"}
     return {"delta": f"{diff:+.4f} {against}", "delta_color": "normal"}
 
 

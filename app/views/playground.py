@@ -2,7 +2,7 @@
 import numpy as np
 import streamlit as st
 
-from app import charts, editor, explain_panel, sentence_form, sidebar, state, widgets
+from app import charts, editor, explain_panel, overturn, sentence_form, sidebar, state, widgets
 from app import params as P
 from core.policies import ThresholdPolicy, decide
 from core.signals import sample_signals
@@ -60,18 +60,19 @@ def exit_view() -> None:
     e0 = s["exit_block"]
     m = st.columns(5)
     delta = None if what_if is pol else (f"{e0 - base:+d} vs sidebar" if e0 != base else "same as sidebar")
+    never = "" if s["fired"] else "; the rule never fired, so the sentence ran to the last block"
     m[0].metric("exit block", f"{e0 + 1} of {b.n_blocks}", delta=delta, delta_color="off",
-                help="the last block computed" + ("" if s["fired"] else "; the rule never fired, so the sentence "
-                                                                        "ran to the last block"))
+                delta_arrow="off" if e0 == base else "auto", help="the last block computed" + never)
     verdict = "" if label is None else (" ✓" if s["pred"] == label else " ✗")
     m[1].metric("prediction", s["pred_name"] + verdict,
                 help=f"answered by block {s['answer_block'] + 1}"
                      + ("" if label is None else f"; true: {names[label]}"))
     m[2].metric("confidence", f"{s['confidence']:.1%}", help="the answering exit's probability of its class")
     m[3].metric("layer speed-up", f"{s['layer_speedup']:.2f}×", help="L / blocks computed")
-    m[4].metric("FLOPs spent", f"{s['flops_spent'] / s['flops_full']:.0%} of full",
+    m[4].metric("FLOPs spent, of full", f"{s['flops_spent'] / s['flops_full']:.0%}",
                 help=f"{charts.fmt_flops(s['flops_spent'])} of {charts.fmt_flops(s['flops_full'])} "
                      "(embeddings + blocks + exit heads)")
+    overturn.overturn_warning(tr, s["answer_block"], s["pred"], s["confidence"], label)
     st.markdown(f"**Why:** {what_if.reason(tr, 0, exits)}.")
     c1, c2 = st.columns([3, 2])
     c1.plotly_chart(charts.class_band(probs, names, e0), key="pg_band")
