@@ -203,6 +203,19 @@ def sweep_all(_trace: Trace, tid: str, params_key: str, _params: dict):
     return _sweep_all(_trace, include_oracle=_trace.has_labels, params=_params)
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def same_decisions(_trace: Trace, tid: str, params_key: str, _params: dict) -> dict[str, str]:
+    """core.equivalent_policies.groups of the swept threshold policies (with the sweep's parameters)."""
+    from core.equivalent_policies import groups
+    from core.policies import POLICIES, ThresholdPolicy, make_policy
+    pols = []
+    for name, params in _params.items():
+        cls = POLICIES[name]
+        if issubclass(cls, ThresholdPolicy) and cls.missing(_trace) is None:
+            pols.append(make_policy(name, threshold=cls.threshold_spec(_trace).default, **params))
+    return groups(_trace, pols)
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def project(_trace: Trace, tid: str, block: int, method: str) -> tuple[np.ndarray, np.ndarray | None]:
     """core.projection.project, in memory as well as on disk."""

@@ -74,10 +74,19 @@ x = widgets.choice(st, "x-axis", list(charts.X_AXES), "thr_x", "layer_speedup", 
                    help="layer speed-up counts blocks; FLOPs reduction weighs them by their cost")
 sidebar.write_params({"x": x})
 front = pareto_front(sweep[sweep["policy"] != "oracle"], x=x, y="metric")
+same = state.same_decisions(tr, tid, json.dumps(fixed, sort_keys=True, default=str), fixed)
+titles = {n: POLICIES[n].title for n in POLICIES}
 fig = charts.pareto_chart(sweep, front, x=x, metric_label=mlabel, current=(sel.policy_name, sel.threshold),
-                          titles={n: POLICIES[n].title for n in POLICIES}, baseline=final_metric)
+                          titles=titles, baseline=final_metric, same=same)
 # a click applies its point once; the chart then starts afresh (a new key) so the same point can be clicked again
-event = st.plotly_chart(fig, key=f"thr_pareto_{ss.get('thr_gen', 0)}", on_select="rerun", selection_mode="points")
+event = st.plotly_chart(fig, key=f"thr_pareto_{ss.get('thr_gen', 0)}", on_select="rerun", selection_mode="points",
+                        config=charts.export_config(f"pareto-{b.name}-{sel.data.task or 'data'}", height=640))
+for rep in dict.fromkeys(same.values()):
+    twins = [titles[n] for n, r in same.items() if r == rep]
+    st.caption(f"**{', '.join([titles[rep]] + twins)}** make the same exit decisions on this data, up to float "
+               "rounding (each signal is a monotone function of the others here — for two classes, of the top "
+               f"probability), so they share one curve; a click on it applies {titles[rep]}, and the sidebar still "
+               "offers each of them.")
 pick = charts.picked_point(getattr(event, "selection", None) if event is not None else None)
 if pick is None:
     ss["thr_last_pick"] = None
