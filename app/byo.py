@@ -42,7 +42,7 @@ def import_panel(src: Path) -> Path | None:
     try:
         info = hf.inspect_source(str(src))
     except (ValueError, OSError) as e:
-        sb.error(f"{e}", icon="⚠️")
+        sb.error(f"{e}", icon=":material/warning:")
         return None
     tasks = [t for t in task_names() if info.num_labels in (None, get_task(t).num_labels)]
     with sb.container(border=True):
@@ -70,7 +70,7 @@ def import_panel(src: Path) -> Path | None:
                 hf.import_model(str(src), task, out, exits=exits, limit=limit or None, progress=progress)
             except (ValueError, OSError) as e:
                 status.update(label="Import failed", state="error")
-                st.error(f"{e}", icon="⚠️")
+                st.error(f"{e}", icon=":material/warning:")
                 return None
             status.update(label=f"Imported {src.name}", state="complete", expanded=False)
     return out
@@ -118,10 +118,10 @@ def trace_section(warns: list[str]) -> ModelBundle | None:
             return None
         tr = read_trace(data, name)
     except PathNotAllowed as e:
-        sb.error(f"{e}", icon="🔒")
+        sb.error(f"{e}", icon=":material/lock:")
         return None
     except TraceError as e:
-        sb.error(f"{e}", icon="⚠️")
+        sb.error(f"{e}", icon=":material/warning:")
         return None
     return trace_bundle(tr, name, hashlib.sha256(data).hexdigest()[:16])
 

@@ -25,8 +25,10 @@ from core.summaries import exit_summary
 from core.trace import Trace
 
 MAX_EDITS = 20
-KIND_LABELS = {"exit_moved": "⏩ moves the exit", "prediction_flipped": "🔄 flips the prediction",
-               "overthinking_created": "⚠️ creates overthinking", "overthinking_removed": "✅ removes overthinking"}
+KIND_LABELS = {"exit_moved": ":material/fast_forward: moves the exit",
+               "prediction_flipped": ":material/swap_horiz: flips the prediction",
+               "overthinking_created": ":material/warning: creates overthinking",
+               "overthinking_removed": ":material/check_circle: removes overthinking"}
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 
@@ -45,14 +47,14 @@ def find_edits(_bundle: ModelBundle, model_id: str, text: str, text_b: str | Non
 def editor(b: ModelBundle, text: str, text_b: str | None, label: int | None, policy: Policy, tr: Trace) -> None:
     """The editor below the Playground's why panel: ``tr`` is the Playground's trace of ``text`` (and
     ``text_b``), ``policy`` the sidebar's."""
-    st.subheader("✏️ Counterfactual editor: what would move the exit?")
+    st.subheader(":material/edit: Counterfactual editor: what would move the exit?")
     st.caption("Change a word in the box — or let **find edits** try every one-word deletion, swap (negations, "
                "intensifiers, antonyms) and insertion of “not” / “very” — and compare the two trips through the "
                f"blocks under the sidebar's policy ({policy.name}).")
     edited, edited_b = _edit_boxes(b, text, text_b)
     _search(b, text, text_b, label, policy, edited, edited_b)
     if not edited.strip() or (text_b is not None and not (edited_b or "").strip()):
-        st.info("The edited sentence is empty: type a word back, or press **reset**.", icon="✏️")
+        st.info("The edited sentence is empty: type a word back, or press **reset**.", icon=":material/edit:")
     else:
         _compare(b, tr, text, text_b, edited, edited_b, policy)
 
@@ -80,7 +82,7 @@ def _edit_boxes(b: ModelBundle, text: str, text_b: str | None) -> tuple[str, str
         c1, c1b, c2 = st.columns([3, 3, 1], vertical_alignment="bottom")
         c1.text_input("edited first sentence", key="pg_cf_text")
         c1b.text_input("edited second sentence", key="pg_cf_text_b")
-    c2.button("↩️ reset", key="pg_cf_reset", on_click=_load, args=(text, text_b), width="stretch",
+    c2.button(":material/undo: reset", key="pg_cf_reset", on_click=_load, args=(text, text_b), width="stretch",
               help="back to the Playground's sentence")
     edited_b = (widgets.remember("pg_cf_text_b") or "") if text_b is not None else None
     return widgets.remember("pg_cf_text") or "", edited_b
@@ -109,11 +111,11 @@ def _compare(b: ModelBundle, tr: Trace, text: str, text_b: str | None, edited: s
         missing = policy.missing(tr2)
         if missing:
             st.info(f"The {policy.name} policy cannot decide an edited sentence: it {missing}. Pick another policy "
-                    "in the sidebar to compare trips.", icon="ℹ️")
+                    "in the sidebar to compare trips.", icon=":material/info:")
             return
         ex1, ex2 = decide(policy, tr), decide(policy, tr2)
     except state.USER_ERRORS as e:
-        st.warning(f"Cannot run the edited sentence: {e}", icon="⚠️")
+        st.warning(f"Cannot run the edited sentence: {e}", icon=":material/warning:")
         return
     names = tr.label_names
     s1, s2 = exit_summary(tr, ex1), exit_summary(tr2, ex2)
@@ -156,12 +158,13 @@ def _search(b: ModelBundle, text: str, text_b: str | None, label: int | None, po
     """The "find edits" button, its progress, and the list of edits found (each one loads on a click)."""
     ss = st.session_state
     pid = (b.key, text, text_b, repr(policy), label)
-    clicked = st.button("🔎 find edits", key="pg_cf_find", type="primary",
+    clicked = st.button(":material/search: find edits", key="pg_cf_find", type="primary",
                         help="one batched run of every one-word edit of the sentence (and its pair)")
     read, read_b = read_prefix(b.tokenizer, text, text_b, b.max_len)   # words past what the model reads: no use
     rest, rest_b = text[len(read):], (text_b[len(read_b):] if text_b is not None else None)
     if rest or rest_b:
-        st.caption(f"✂️ The model reads {b.max_len} tokens: the search edits only the words it reads — the first "
+        st.caption(f":material/content_cut: The model reads {b.max_len} tokens: the search edits only the words it "
+                   "reads — the first "
                    f"{len(read.split()):,} of {len(text.split()):,} words"
                    + (f" (and {len(read_b.split()):,} of {len(text_b.split()):,} of the second sentence)"
                       if rest_b else "") + ". Later words cannot change its answer.")
@@ -180,7 +183,7 @@ def _search(b: ModelBundle, text: str, text_b: str | None, label: int | None, po
         else:
             return
     except (ValueError, TypeError) as e:
-        st.warning(f"The search cannot run: {e}", icon="⚠️")
+        st.warning(f"The search cannot run: {e}", icon=":material/warning:")
         return
     _edit_list(found, b.label_names, edited, edited_b, (read, read_b), (rest, rest_b), label is not None)
 
@@ -201,8 +204,8 @@ def _kind_label(kind: str, labelled: bool) -> str:
     block agrees with the early exit's answer, and says so."""
     if labelled or not kind.startswith("overthinking"):
         return KIND_LABELS[kind]
-    return {"overthinking_created": "↩️ the last block now overturns the early answer",
-            "overthinking_removed": "🤝 the last block now agrees with the early answer"}[kind]
+    return {"overthinking_created": ":material/undo: the last block now overturns the early answer",
+            "overthinking_removed": ":material/handshake: the last block now agrees with the early answer"}[kind]
 
 
 def _edit_list(found: list[Edit], names, edited: str, edited_b: str | None, originals: tuple[str, str | None],
@@ -211,7 +214,7 @@ def _edit_list(found: list[Edit], names, edited: str, edited_b: str | None, orig
     occurs more than once says which occurrence it is."""
     if not found:
         st.info("No one-word edit moves the exit, flips the prediction or changes overthinking under this policy.",
-                icon="🔎")
+                icon=":material/search:")
         return
     found = sorted(found, key=lambda e: "prediction_flipped" not in e.kinds)      # flips first (stable otherwise)
     counts = {k: sum(k in e.kinds for e in found) for k in KIND_LABELS}

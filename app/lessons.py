@@ -36,7 +36,8 @@ def _sentence(sel: Selection):
     b = sel.bundle
     if b.model is None:
         st.info("This figure runs the model on a sentence, and a recorded trace has no model: open a model in the "
-                "sidebar (the Overthinking, Every policy and Honest thresholds topics work on the trace).", icon="📂")
+                "sidebar (the Overthinking, Every policy and Honest thresholds topics work on the trace).",
+                icon=":material/folder_open:")
         st.stop()
     widgets.restore("ln_text", "the acting is n't terrible , but the script is n't good enough to rescue it ."
                     if not b.is_pair else "The company said profits rose 5 percent in the quarter .")

@@ -44,4 +44,4 @@ def overturn_text(tr: Trace, answer_block: int, pred: int, confidence: float, la
 def overturn_warning(tr: Trace, answer_block: int, pred: int, confidence: float, label: int | None) -> None:
     text = overturn_text(tr, answer_block, pred, confidence, label)
     if text:
-        st.warning(text, icon="↩️")
+        st.warning(text, icon=":material/undo:")

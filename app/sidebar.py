@@ -48,7 +48,7 @@ def render(page: str | None = None) -> Selection:
     policy = policy_section(bundle, warns)
     sel = Selection(bundle=bundle, data=data, policy=policy, models=names)
     for m in warns:
-        st.sidebar.warning(m, icon="🔗")
+        st.sidebar.warning(m, icon=":material/link:")
     _write_url(sel, ckpt, page)
     state.set_current(sel)
     return sel
@@ -66,7 +66,8 @@ def model_section(names: list[str], warns: list[str]) -> tuple[ModelBundle, str]
     if what == "trace":
         bundle = byo.trace_section(warns)
         if bundle is None:
-            st.info("Open a recorded trace in the sidebar (upload or path), or switch back to a model.", icon="📂")
+            st.info("Open a recorded trace in the sidebar (upload or path), or switch back to a model.",
+                    icon=":material/folder_open:")
             st.stop()
         sb.caption(f"{bundle.n_blocks} exits · {bundle.n_classes} classes · {bundle.trace.n:,} samples"
                    + (f" · {bundle.task.folder}" if bundle.task else ""))
@@ -87,7 +88,7 @@ def model_section(names: list[str], warns: list[str]) -> tuple[ModelBundle, str]
         try:
             check_allowed(ckpt, "checkpoint directory")
         except PathNotAllowed as e:
-            sb.error(f"{e}", icon="🔒")
+            sb.error(f"{e}", icon=":material/lock:")
         ckpt = ""
     if ckpt and _is_hf(ckpt):                       # a Hugging Face folder: offer the import, then load it
         imported = byo.import_panel(Path(ckpt).expanduser())
@@ -98,14 +99,14 @@ def model_section(names: list[str], warns: list[str]) -> tuple[ModelBundle, str]
         try:
             bundle = state.load_bundle(ckpt)
         except state.USER_ERRORS as e:
-            sb.error(f"{e}", icon="⚠️")
+            sb.error(f"{e}", icon=":material/warning:")
             if names:
                 sb.caption(f"Using {st.session_state['sb_model']} instead.")
     if bundle is None:
         if not names:
             st.error("No model to show: put a model directory into "
                      f"{state.models_dir()} (or set EXITLENS_MODELS_DIR), or type a valid checkpoint directory "
-                     "in the sidebar.", icon="⚠️")
+                     "in the sidebar.", icon=":material/warning:")
             st.stop()
         try:
             bundle = state.load_bundle(state.models_dir() / st.session_state["sb_model"])
@@ -206,7 +207,7 @@ def task_choice(bundle: ModelBundle, tasks: list[str], own: str, warns: list[str
                           + (" (the model's task)" if t == own else ""))
     if pick != own:
         sb.warning(f"{bundle.name} was trained on {bundle.task.folder}: its numbers on {get_task(pick).folder} "
-                   "measure transfer, not the model on its own task.", icon="⚠️")
+                   "measure transfer, not the model on its own task.", icon=":material/warning:")
     return pick
 
 
@@ -306,5 +307,5 @@ def page_param(key: str, qp_name: str, parse, default) -> None:
     warns: list[str] = []
     widgets.from_url(key, qp_name, parse, warns)
     for w in warns:
-        st.warning(w, icon="🔗")
+        st.warning(w, icon=":material/link:")
     widgets.restore(key, default)

@@ -21,4 +21,4 @@ def speed_metric(container, label: str, exit_block, n_blocks: int, speedup: floa
 def one_block_warning(k: int | None, n_blocks: int, rows: str) -> None:
     """The sentence under a row of metrics whose policy sends every sample of ``rows`` to block k."""
     if k is not None:
-        st.warning(f"On {rows}: {RR.equivalent_text(k, n_blocks)}.", icon="🧱")
+        st.warning(f"On {rows}: {RR.equivalent_text(k, n_blocks)}.", icon=":material/layers:")

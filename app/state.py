@@ -79,7 +79,7 @@ def current() -> Selection:
 def fail(err: BaseException, hint: str = "") -> None:
     """Show a user-facing error (no traceback) and stop this run."""
     msg = str(err) or type(err).__name__
-    st.error(msg + (f"\n\n{hint}" if hint else ""), icon="⚠️")
+    st.error(msg + (f"\n\n{hint}" if hint else ""), icon=":material/warning:")
     st.stop()
 
 
@@ -162,7 +162,7 @@ def dataset_trace(bundle: ModelBundle, data: DataChoice) -> Trace:
         if data.source == "upload":
             if data.upload_bytes is None:
                 st.info("No file uploaded yet: upload a CSV with text and label columns in the sidebar "
-                        "(text_b too for a sentence-pair model).", icon="📄")
+                        "(text_b too for a sentence-pair model).", icon=":material/description:")
                 st.stop()
             f = io.BytesIO(data.upload_bytes)
             f.name = data.upload_name or "upload.csv"
@@ -183,7 +183,7 @@ def unlabelled_gate(bundle: ModelBundle, data: DataChoice, works: str) -> None:
         return
     st.warning("GLUE's test split has no public labels, so accuracy, the Pareto chart, tuning, certification and "
                f"the overthinking cohorts cannot be computed on it. What works without labels: {works}. Pick the "
-               "validation split in the sidebar for the rest.", icon="🏷️")
+               "validation split in the sidebar for the rest.", icon=":material/label:")
     if not st.button("record the test split anyway"):
         st.stop()
 

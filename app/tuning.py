@@ -39,7 +39,7 @@ def best_threshold_section(sel: Selection, tr: Trace, x: str, mlabel: str) -> No
                                                      min_value=0.01, max_value=0.99, step=0.05, format="%.2f"))}
     if tr.n < 2:
         st.info("Tuning a threshold needs at least 2 labelled samples (one half to tune, the other to report "
-                "on): add more rows.", icon="ℹ️")
+                "on): add more rows.", icon=":material/info:")
         return
     tune, test = split_halves(tr, seed=0)
     try:
@@ -56,7 +56,7 @@ def best_threshold_section(sel: Selection, tr: Trace, x: str, mlabel: str) -> No
         rate = tuned.tune["metric"] if name == "tuning" else tuned.test["metric"]
         small = RR.small_sample_text(part.n, rate, f"the {name} half's {mlabel}")
         if small:
-            st.warning(small, icon="🎲")
+            st.warning(small, icon=":material/casino:")
             break
     r = st.columns([1, 1, 1, 2], vertical_alignment="center")
     r[0].metric(f"best {pol.symbol}", f"{tuned.threshold:.4g}", help=tuned.target)
@@ -98,7 +98,7 @@ def _held_out_check(tuned, test: Trace, pol, speed: str, mlabel: str, kw: dict) 
              "those rows, so it is not a held-out figure")
     tuned_on = ("The threshold met it on the tuning half only" if tuned.feasible else
                 "No threshold met it on the tuning half either (the closest is shown)")
-    st.warning(f"Target missed: {said}. {tuned_on}; {there}.", icon="🎯")
+    st.warning(f"Target missed: {said}. {tuned_on}; {there}.", icon=":material/target:")
 
 
 def _calibration_choice(sel: Selection, tr: Trace) -> tuple[Trace, Trace, str, str]:
@@ -166,12 +166,12 @@ def certified_section(sel: Selection, tr: Trace, mlabel: str) -> None:
             "a recorded trace does not say what its model was trained on: if these samples were in its training "
             "data, the calibration risk is optimistic and the certificate does not hold")
     if warn:
-        st.warning(warn.replace("warning: ", "").capitalize() + ".", icon="⚠️")
+        st.warning(warn.replace("warning: ", "").capitalize() + ".", icon=":material/warning:")
     try:
         cert = certify(cal, sel.policy, eps, delta=1 - conf, risk=risk, method=method)
         real = realized(cert, rep)
     except ValueError as e:
-        st.error(str(e), icon="⚠️")
+        st.error(str(e), icon=":material/warning:")
         return
     st.session_state["_thr_cert"] = (sel.policy.name, cert, rep, rep_what)
     m = st.columns([1, 1, 1, 1.2, 1.6], vertical_alignment="center")
@@ -189,7 +189,7 @@ def certified_section(sel: Selection, tr: Trace, mlabel: str) -> None:
         sidebar.request_policy(sel.policy_name, cert.threshold)
     speed.one_block_warning(RR.single_block(decide(cert.policy, rep).exit_block) if cert.policy is not None else None,
                             rep.n_blocks, rep_what)
-    st.info(guarantee_text(cert), icon="🛡️")
+    st.info(guarantee_text(cert), icon=":material/verified_user:")
     st.caption(smallest_epsilon_text(cert.n, 1 - conf, method) + f" Report data: {rep_what}; speed-up there "
                f"{real.layer_speedup:.2f}×, FLOPs −{real.flops_reduction:.1%}.")
     st.plotly_chart(risk_figure(cert.curve.to_frame(), eps, cert.threshold, sel.policy.direction),

@@ -57,14 +57,14 @@ if ckpt_b:
     except state.USER_ERRORS as e:             # not a model at all: say so, without "cannot be compared"
         reason = f"Model B cannot be opened: {e}"
     if reason:                     # say why, and compare nothing else in its place
-        st.error(f"{reason}. Clear the checkpoint field to pick model B from the list.", icon="⚠️")
+        st.error(f"{reason}. Clear the checkpoint field to pick model B from the list.", icon=":material/warning:")
         sidebar.write_params({"model_b": None, "ckpt_b": None})
         st.stop()
 if bb is None:
     if not cands:
         st.info(f"No other model in {state.models_dir()} was trained on {a.task.folder if a.task else 'the same task'} "
                 f"with the same labels as {a.name}: add a second checkpoint there (a binarized twin, another training "
-                "run), or type its directory above.", icon="ℹ️")
+                "run), or type its directory above.", icon=":material/info:")
         if refused:
             st.caption("Not offered: " + "; ".join(r for _, r in refused) + ".")
         st.stop()

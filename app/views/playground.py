@@ -27,7 +27,7 @@ except state.USER_ERRORS as e:
     state.fail(e, "Try a shorter or different text.")
 if tokens.n_text == 0:
     st.info("The text has no readable characters (only invisible or control characters): type a sentence and "
-            "press **Run**.", icon="✏️")
+            "press **Run**.", icon=":material/edit:")
     st.stop()
 sentence_form.token_notes(tokens, text, text_b)
 probs, names = tr.probs[0], tr.label_names
@@ -48,7 +48,7 @@ def exit_view() -> None:
             sidebar.request_policy(pol.name, thr)
     if pol.name == "oracle" and label is None:
         st.info("The oracle exits at the first block that is right, so it needs the true label: pick it in the "
-                "form above and press Run.", icon="ℹ️")
+                "form above and press Run.", icon=":material/info:")
         st.plotly_chart(charts.class_band(probs, names), key="pg_band_nolabel")
         return
     try:

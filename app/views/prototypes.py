@@ -31,7 +31,7 @@ names = tr.label_names
 try:
     pol, exits = sel.policy, decide(sel.policy, tr)
 except ValueError as e:
-    st.warning(f"{e}", icon="⚠️")
+    st.warning(f"{e}", icon=":material/warning:")
     pol, exits = None, None
 coh = cohorts(tr, exits)
 
@@ -103,7 +103,7 @@ if flat:            # e.g. a trace recorded elsewhere without its optional `pool
             + (" — this trace has no `pooled` column (the per-exit hidden states are optional in the exchange "
                "format, core/trace_io.py), so there is nothing to project" if b.trace is not None else "")
             + ". A map would put all the samples on one point. Pick a cohort below to list samples, or record the "
-            "trace with its pooled states.", icon="🗺️")
+            "trace with its pooled states.", icon=":material/map:")
 else:
     if "UMAP" in methods and method == "PCA":
         projection.warm_umap()            # compile UMAP in the background while PCA is on screen

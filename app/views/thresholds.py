@@ -43,7 +43,7 @@ if not tr.has_labels:
     st.plotly_chart(charts.exit_histogram(exits.exit_block, tr.n_blocks, title=f"Exit block per sample — {sel.title}"),
                     key="thr_hist_nolabel")
     st.info("This data has no labels: accuracy, the Pareto chart, tuning and certification need the validation "
-            "split or a labelled upload.", icon="🏷️")
+            "split or a labelled upload.", icon=":material/label:")
     st.stop()
 
 mname = task_metric(tr)

@@ -31,7 +31,7 @@ if not b.binarized:
     st.info(f"**{b.name}** has no binarized layer (its config binarizes nothing), so there are no signs or α to "
             "show. " + (f"Pick a binarized model in the sidebar: {', '.join(binarized)}." if binarized else
                         "Train one with `python -m core.train --preset beex` (it binarizes attention and FFN) "
-                        "or `--binarize attention,ffn`."), icon="ℹ️")
+                        "or `--binarize attention,ffn`."), icon=":material/info:")
     size_row()
     st.stop()
 
@@ -53,7 +53,7 @@ st.subheader("What fine-tuning changed")
 layers = state.against_pretrained(b, b.key)
 if layers is None:
     st.info(f"{b.name}'s blocks do not have the pretrained MiniLM-L6 layout (it was trained from scratch), so there "
-            "are no starting weights to compare its signs with.", icon="ℹ️")
+            "are no starting weights to compare its signs with.", icon=":material/info:")
 else:
     flips = {x.name: x.flip_share for x in layers}
     n_w = {x.name: x.alphas.size * next(s.shape[1] for s in stats if s.name == x.name) for x in layers}
