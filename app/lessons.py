@@ -198,8 +198,7 @@ def policies(sel: Selection) -> None:
         rows.append({"policy": cls.title, "rule": cls.formula, "signal": info.label if info else "—",
                      "unit": info.unit if info else "—", "source": cls.paper,
                      "this model": "✓" if cls.runs_on(sel.bundle.has_prototypes, sel.bundle.has_lte) else "—"})
-    st.dataframe(pd.DataFrame(rows), hide_index=True,
-                 column_config={"rule": st.column_config.TextColumn(width="large")})
+    st.table(pd.DataFrame(rows).set_index("policy"))        # a static table wraps long rules, never clips them
 
 
 def honest(sel: Selection) -> None:

@@ -249,7 +249,8 @@ def projection_scatter(xy: np.ndarray, groups: np.ndarray, hover: Sequence[str],
             selectedpoints=None if selected is None else [j for j, i in enumerate(idx) if i in set(selected)]))
     if proto_xy is not None and len(proto_xy):
         names = list(proto_names or [str(k) for k in range(len(proto_xy))])
-        fig.add_trace(go.Scatter(x=proto_xy[:, 0], y=proto_xy[:, 1], mode="markers+text", name="class prototypes",
+        star = go.Scattergl if many else go.Scatter          # drawn last in the same layer: on top of the points
+        fig.add_trace(star(x=proto_xy[:, 0], y=proto_xy[:, 1], mode="markers+text", name="class prototypes",
                                  marker=dict(symbol="star", size=22, color=[_class_color(k) for k in range(len(names))],
                                              line=dict(color="black", width=1.5)),
                                  text=[f"prototype {n}" for n in names],
