@@ -41,7 +41,8 @@ def overturn_text(tr: Trace, answer_block: int, pred: int, confidence: float, la
     return text + " The last block is right: this early exit **costs** a correct answer (an exit-induced error)."
 
 
-def overturn_warning(tr: Trace, answer_block: int, pred: int, confidence: float, label: int | None) -> None:
+def overturn_warning(tr: Trace, answer_block: int, pred: int, confidence: float, label: int | None,
+                     container=None) -> None:
     text = overturn_text(tr, answer_block, pred, confidence, label)
     if text:
-        st.warning(text, icon=":material/undo:")
+        (container or st).warning(text, icon=":material/undo:")

@@ -128,3 +128,27 @@ def test_a_page_opened_by_its_own_link_logs_only_streamlits_two_probes(server, t
             page.screenshot(path=str(tmp_path / f"{path}.png"))
             page.close()
         browser.close()
+
+
+@pytest.mark.slow
+def test_the_playground_result_is_on_the_first_screen(server, tmp_path):
+    """At 1400×900 a sentence's result (exit block … FLOPs) is on the first screen, whole: no metric cut."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(f"{server}/?policy=maxprob&threshold=0.5&text=not+bad+at+all", timeout=60_000)
+        metrics = page.locator('[data-testid="stMetric"]')
+        metrics.filter(has_text="FLOPs spent").first.wait_for(timeout=90_000)
+        page.wait_for_timeout(1500)
+        for label in ("exit block", "prediction", "confidence", "layer speed-up", "FLOPs spent"):
+            m = metrics.filter(has_text=label).first
+            box = m.bounding_box()
+            assert box["y"] + box["height"] <= 900, (label, box)
+            cut = m.locator('[data-testid="stMetricValue"]').evaluate(
+                "e => [...e.querySelectorAll('*')].concat([e]).some(x => x.scrollWidth > x.clientWidth + 1)")
+            assert not cut, label
+        page.screenshot(path=str(tmp_path / "first-screen.png"))
+        page.screenshot(path="/tmp/wt20-first-screen.png")
+        browser.close()

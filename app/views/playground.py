@@ -35,7 +35,9 @@ probs, names = tr.probs[0], tr.label_names
 
 @st.fragment
 def exit_view() -> None:
-    """The policy-dependent part: a what-if threshold moves the exit without running the model again."""
+    """The policy-dependent part: a what-if threshold moves the exit without running the model again. The
+    result comes first (``top``), the what-if slider under it: at 1400×900 the metrics are on the first screen."""
+    top = st.container()
     what_if = pol
     if isinstance(pol, ThresholdPolicy):
         spec = type(pol).threshold_spec(tr)
@@ -58,7 +60,7 @@ def exit_view() -> None:
         state.fail(e, "Change the policy settings in the sidebar.")
     s = exit_summary(tr, exits)
     e0 = s["exit_block"]
-    m = st.columns(5)
+    m = top.columns(5)
     delta = None if what_if is pol else (f"{e0 - base:+d} vs sidebar" if e0 != base else "same as sidebar")
     never = "" if s["fired"] else "; the rule never fired, so the sentence ran to the last block"
     m[0].metric("exit block", f"{e0 + 1} of {b.n_blocks}", delta=delta, delta_color="off",
@@ -72,8 +74,8 @@ def exit_view() -> None:
     m[4].metric("FLOPs spent, of full", f"{s['flops_spent'] / s['flops_full']:.0%}",
                 help=f"{charts.fmt_flops(s['flops_spent'])} of {charts.fmt_flops(s['flops_full'])} "
                      "(embeddings + blocks + exit heads)")
-    overturn.overturn_warning(tr, s["answer_block"], s["pred"], s["confidence"], label)
-    st.markdown(f"**Why:** {what_if.reason(tr, 0, exits)}.")
+    overturn.overturn_warning(tr, s["answer_block"], s["pred"], s["confidence"], label, top)
+    top.markdown(f"**Why:** {what_if.reason(tr, 0, exits)}.")
     c1, c2 = st.columns([3, 2])
     c1.plotly_chart(charts.class_band(probs, names, e0), key="pg_band")
     c2.plotly_chart(charts.flops_bar(s["flops_spent"], s["flops_full"], e0, b.n_blocks), key="pg_flops")
