@@ -61,7 +61,8 @@ def best_threshold_section(sel: Selection, tr: Trace, x: str, mlabel: str) -> No
     r = st.columns([1, 1, 1, 2], vertical_alignment="center")
     r[0].metric(f"best {pol.symbol}", f"{tuned.threshold:.4g}", help=tuned.target)
     r[1].metric(f"{mlabel}, held-out half", f"{tuned.test['metric']:.4f}",
-                help="the change against the full model on the same half",
+                help=f"on the held-out half ({test.n:,} of {tr.n:,} rows, never tuned on); the change against the "
+                     "full model on the same half",
                 **change_delta(-tuned.test["drop"], "vs full"))
     k = speed.speed_metric(r[2], "layer speed-up, held-out half", decide(pol.replace(threshold=tuned.threshold),
                                                                         test).exit_block,

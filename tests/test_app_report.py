@@ -63,3 +63,12 @@ def test_report_documents_the_threshold_on_the_page_and_the_certified_one(make_a
         page = _report(at)
         assert "certified threshold (not applied)" not in page
         assert "Held-out figures" in page and _cell(page, "samples") == str(dev_trace.n)
+
+
+def test_the_page_names_the_rows_of_its_numbers(make_app, dev_trace):
+    at = make_app(page="thresholds", policy="entropy")
+    said = [c.value for c in at.caption if c.value.startswith("These numbers are measured on")]
+    assert len(said) == 1 and f"all {dev_trace.n:,} rows" in said[0] and "not held-out" in said[0]
+    _, test = split_halves(dev_trace, seed=0)
+    held = next(m for m in at.metric if m.label == "accuracy, held-out half")
+    assert f"{test.n:,} of {dev_trace.n:,} rows" in held.help

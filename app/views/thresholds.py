@@ -63,8 +63,9 @@ m[2].metric("FLOPs reduction", f"{c.flops_reduction:.1%}")
 m[3].metric("average exit block ℓ̄", f"{c.avg_exit_block:.2f} of {tr.n_blocks}")
 m[4].metric("samples", f"{tr.n:,}")
 speed.one_block_warning(k, tr.n_blocks, RR.rows_text(tr.n, sel.data.label))
-st.caption(f"These numbers are measured on {sel.data.label} — the data the threshold is looked at on. To choose "
-           "a threshold that holds on new data, tune or certify it below on one part and report on another.")
+st.caption(f"These numbers are measured on {RR.rows_text(tr.n, sel.data.label)} — the data the threshold is looked "
+           "at on, so they are not held-out figures. To choose a threshold that holds on new data, tune or certify it "
+           "below on one part and report on another.")
 
 # ── every policy on one chart ────────────────────────────────────────────────────────────────────────
 sidebar.page_param("thr_x", "x", lambda raw: P.parse_choice(raw, list(charts.X_AXES), "layer_speedup", "x-axis"),
