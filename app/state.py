@@ -23,6 +23,7 @@ from core.bundle import ModelBundle, default_model, list_models, models_dir  # n
 from core.cache import model_key, trace_for, trace_path
 from core.checkpoint import CheckpointError
 from core.data import DataError, get_task, load_csv_upload, load_probes, task_names
+from core.shipped_traces import shipped_name
 from core.trace import Trace, TraceError
 
 USER_ERRORS = (CheckpointError, DataError, TraceError, ValueError, OSError)
@@ -122,7 +123,12 @@ def trace_id(sel_or_bundle, data: DataChoice) -> str:
 
 
 def is_recorded(bundle: ModelBundle, data: DataChoice) -> bool:
-    return data.source != "glue" or trace_path(bundle.path, data.task, data.split, data.limit).is_file()
+    """Nothing to record: not a GLUE split, or its trace is in the cache or shipped with the model."""
+    if data.source != "glue":
+        return True
+    path = trace_path(bundle.path, data.task, data.split, data.limit)
+    return path.is_file() or shipped_name(path.name, trace_path(bundle.path, data.task, data.split, None).name,
+                                          data.limit) is not None
 
 
 def dataset_trace(bundle: ModelBundle, data: DataChoice) -> Trace:

@@ -74,6 +74,10 @@ def trace_for(model_dir, task: str, split: str = "validation", limit: int | None
             return Trace.load(path)
         except TraceError:
             path.unlink(missing_ok=True)      # damaged: record it again
+    from core.shipped_traces import shipped_trace  # shipped with the model (assets/traces): no recording
+    shipped = shipped_trace(path.name, trace_path(model_dir, task, split, None, precision).name, limit)
+    if shipped is not None:
+        return shipped
     model = checkpoint.load(model_dir)
     tok = checkpoint.load_tokenizer(model_dir)
     texts, texts_b, labels, meta = recording_inputs(model_dir, task, split, limit)
