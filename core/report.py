@@ -90,7 +90,9 @@ def heldout_figures(trace: Trace, policy: ThresholdPolicy, threshold: float | No
                "exit_fixed_errors": 0.0}
     else:
         row = sweep(trace, policy, [threshold]).iloc[0].to_dict()
-    return {"samples": trace.n, f"full-model {name}": full, f"{name} at the threshold": row["metric"],
+    k = None if threshold is None else RR.single_block(decide(policy.replace(threshold=threshold), trace).exit_block)
+    one = {} if k is None or k == trace.n_blocks else {"what it is": RR.equivalent_text(k, trace.n_blocks)}
+    return {**one, "samples": trace.n, f"full-model {name}": full, f"{name} at the threshold": row["metric"],
             f"{name} drop (points)": 100 * (full - row["metric"]), "layer speed-up (×)": row["layer_speedup"],
             "FLOPs reduction": row["flops_reduction"],
             "exit-induced errors (early wrong, final right)": row["exit_induced_errors"],
