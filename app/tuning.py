@@ -188,6 +188,11 @@ def certified_section(sel: Selection, tr: Trace, mlabel: str) -> None:
                 **change_delta(real.metric - real.full_metric, "vs full"))
     if m[4].button("apply the certified threshold", disabled=cert.threshold is None):
         sidebar.request_policy(sel.policy_name, cert.threshold)
+    if not RR.same_threshold(sel.threshold, cert.threshold):
+        st.caption(f"The sidebar applies {sym} = {sel.threshold:.4g}, not the certified "
+                   + ("full model" if cert.threshold is None else f"{sym} = {cert.threshold:.4g}")
+                   + ": the guarantee below is for the certified threshold only, and the numbers at the top of the "
+                     "page are for the applied one.")
     speed.one_block_warning(RR.single_block(decide(cert.policy, rep).exit_block) if cert.policy is not None else None,
                             rep.n_blocks, rep_what)
     st.info(guarantee_text(cert), icon=":material/verified_user:")

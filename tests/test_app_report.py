@@ -72,3 +72,14 @@ def test_the_page_names_the_rows_of_its_numbers(make_app, dev_trace):
     _, test = split_halves(dev_trace, seed=0)
     held = next(m for m in at.metric if m.label == "accuracy, held-out half")
     assert f"{test.n:,} of {dev_trace.n:,} rows" in held.help
+
+
+def test_the_page_says_when_the_applied_threshold_is_not_the_certified_one(make_app):
+    at = make_app(page="thresholds", policy="entropy", threshold="0.25")
+    cert = at.session_state["_thr_cert"][1]
+    said = [c.value for c in at.caption if c.value.startswith("The sidebar applies")]
+    assert cert.threshold is None or abs(cert.threshold - 0.25) > 1e-6
+    assert len(said) == 1 and "S = 0.25, not the certified" in said[0]
+    if cert.threshold is not None:
+        next(b for b in at.button if b.label == "apply the certified threshold").click().run()
+        assert not [c.value for c in at.caption if c.value.startswith("The sidebar applies")]
