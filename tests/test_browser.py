@@ -46,7 +46,8 @@ def test_playground_in_a_real_browser(server, app_models, tmp_path):
 @pytest.mark.slow
 def test_every_page_stays_on_its_own_server_with_a_clean_console(server, tmp_path):
     """Opened at its root and navigated through every page as a user would (the sidebar's links), the app
-    makes no request to another host — no web font, icon font or CDN — and the browser console stays empty."""
+    makes no request to another host — no web font or CDN; the icon font is Streamlit's own, served by the app —
+    and the browser console stays empty."""
     from urllib.parse import urlparse
 
     from playwright.sync_api import sync_playwright
