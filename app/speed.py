@@ -7,14 +7,17 @@ import streamlit as st
 from core import report_rows as RR
 
 
-def speed_metric(container, label: str, exit_block, n_blocks: int, speedup: float, **kw) -> int | None:
+def speed_metric(container, label: str, exit_block, n_blocks: int, speedup: float, one_label: str = "",
+                 **kw) -> int | None:
     """``container.metric`` of a layer speed-up; when every sample of ``exit_block`` exits at block k < L, the
-    metric reads "equivalent to a k-block model" and a warning under it says why. Returns k (or None)."""
+    metric reads "not an early exit: k block(s)" (``one_label``, short: it sits in a narrow column) and
+    :func:`one_block_warning` says "equivalent to a k-block model" in full under the row. Returns k (or None)."""
     k = RR.single_block(exit_block)
     if k is None or k == n_blocks:
         container.metric(label, f"{speedup:.3f}×", **kw)
         return None
-    container.metric(f"{label} — not an early exit", f"= a {k}-block model", help=RR.equivalent_text(k, n_blocks))
+    container.metric(one_label or "not an early exit", f"{k} block{'s' if k > 1 else ''}",
+                     help=RR.equivalent_text(k, n_blocks))
     return k
 
 

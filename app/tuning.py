@@ -58,13 +58,13 @@ def best_threshold_section(sel: Selection, tr: Trace, x: str, mlabel: str) -> No
         if small:
             st.warning(small, icon=":material/casino:")
             break
-    r = st.columns([1, 1, 1, 2], vertical_alignment="center")
+    r = st.columns([1, 1.1, 1.3, 1.6], vertical_alignment="center")
     r[0].metric(f"best {pol.symbol}", f"{tuned.threshold:.4g}", help=tuned.target)
     r[1].metric(f"{mlabel}, held-out half", f"{tuned.test['metric']:.4f}",
                 help=f"on the held-out half ({test.n:,} of {tr.n:,} rows, never tuned on); the change against the "
                      "full model on the same half",
                 **change_delta(-tuned.test["drop"], "vs full"))
-    k = speed.speed_metric(r[2], "layer speed-up, held-out half", decide(pol.replace(threshold=tuned.threshold),
+    k = speed.speed_metric(r[2], "speed-up, held-out half", decide(pol.replace(threshold=tuned.threshold),
                                                                         test).exit_block,
                            test.n_blocks, tuned.test["layer_speedup"])
     if r[3].button("apply this threshold", disabled=abs(tuned.threshold - (sel.threshold or 0)) < 1e-12):

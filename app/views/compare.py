@@ -119,8 +119,10 @@ m = st.columns(5)
 if labelled:
     m[0].metric(f"A: {mlabel}", f"{metric(mname, tr_a.labels, ex_a.pred):.4f}")
     m[1].metric(f"B: {mlabel}", f"{metric(mname, tr_b.labels, ex_b.pred):.4f}")
-ka = speed.speed_metric(m[2], "A: layer speed-up", ex_a.exit_block, tr_a.n_blocks, cost(tr_a, ex_a).layer_speedup)
-kb = speed.speed_metric(m[3], "B: layer speed-up", ex_b.exit_block, tr_b.n_blocks, cost(tr_b, ex_b).layer_speedup)
+ka = speed.speed_metric(m[2], "A: layer speed-up", ex_a.exit_block, tr_a.n_blocks, cost(tr_a, ex_a).layer_speedup,
+                        "A: not an early exit")
+kb = speed.speed_metric(m[3], "B: layer speed-up", ex_b.exit_block, tr_b.n_blocks, cost(tr_b, ex_b).layer_speedup,
+                        "B: not an early exit")
 speed.one_block_warning(ka, tr_a.n_blocks, f"model A's {tr_a.n:,} rows")
 speed.one_block_warning(kb, tr_b.n_blocks, f"model B's {tr_b.n:,} rows")
 m[4].metric("answers agree", f"{ag['agree']:.1%}", help=f"on {ag['n']:,} samples")
