@@ -15,7 +15,7 @@ import streamlit as st
 
 from app import widgets
 from core.data import get_task, task_names
-from core.run import ModelBundle, cache_dir, card_task
+from core.run import ModelBundle, PathNotAllowed, cache_dir, card_task, check_allowed
 from core.trace import MANIFEST, Trace, TraceError
 
 NEEDS_A_MODEL = {"Playground": "type sentences and run them through the blocks",
@@ -39,7 +39,7 @@ def import_panel(src: Path) -> Path | None:
     try:
         info = hf.inspect_source(str(src))
     except (ValueError, OSError) as e:
-        sb.error(f"{e}", icon="⚠️")
+        sb.error(f"{e}", icon=":material/warning:")
         return None
     tasks = [t for t in task_names() if info.num_labels in (None, get_task(t).num_labels)]
     with sb.container(border=True):
@@ -67,7 +67,7 @@ def import_panel(src: Path) -> Path | None:
                 hf.import_model(str(src), task, out, exits=exits, limit=limit or None, progress=progress)
             except (ValueError, OSError) as e:
                 status.update(label="Import failed", state="error")
-                st.error(f"{e}", icon="⚠️")
+                st.error(f"{e}", icon=":material/warning:")
                 return None
             status.update(label=f"Imported {src.name}", state="complete", expanded=False)
     return out
@@ -104,7 +104,7 @@ def trace_section(warns: list[str]) -> ModelBundle | None:
         if up is not None:
             data, name = up.getvalue(), up.name
         elif path:
-            p = Path(path).expanduser()
+            p = check_allowed(path, "trace path")          # nothing outside the allowed folders is read
             if not p.is_file():            # a store folder (`core.inference record --out`), or core says why not
                 mf = p / MANIFEST
                 stamp = f"{p.resolve()}:{mf.stat().st_mtime_ns if mf.is_file() else 0}"
@@ -114,8 +114,11 @@ def trace_section(warns: list[str]) -> ModelBundle | None:
             sb.info("Upload a trace recorded elsewhere, or type its path: every dataset page then works on it.")
             return None
         tr = read_trace(data, name)
+    except PathNotAllowed as e:
+        sb.error(f"{e}", icon=":material/lock:")
+        return None
     except TraceError as e:
-        sb.error(f"{e}", icon="⚠️")
+        sb.error(f"{e}", icon=":material/warning:")
         return None
     return trace_bundle(tr, name, hashlib.sha256(data).hexdigest()[:16])
 

@@ -16,14 +16,16 @@ import streamlit as st
 
 from app import charts, state, widgets
 from core.analysis import exit_summary
-from core.explain import Edit, counterfactuals
+from core.explain import Edit, counterfactuals, read_prefix, word_context
 from core.policies import Policy, decide, sample_signals
 from core.run import ModelBundle
 from core.trace import Trace
 
 MAX_EDITS = 20
-KIND_LABELS = {"exit_moved": "⏩ moves the exit", "prediction_flipped": "🔄 flips the prediction",
-               "overthinking_created": "⚠️ creates overthinking", "overthinking_removed": "✅ removes overthinking"}
+KIND_LABELS = {"exit_moved": ":material/fast_forward: moves the exit",
+               "prediction_flipped": ":material/swap_horiz: flips the prediction",
+               "overthinking_created": ":material/warning: creates overthinking",
+               "overthinking_removed": ":material/check_circle: removes overthinking"}
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 
@@ -42,14 +44,14 @@ def find_edits(_bundle: ModelBundle, model_id: str, text: str, text_b: str | Non
 def editor(b: ModelBundle, text: str, text_b: str | None, label: int | None, policy: Policy, tr: Trace) -> None:
     """The editor below the Playground's why panel: ``tr`` is the Playground's trace of ``text`` (and
     ``text_b``), ``policy`` the sidebar's."""
-    st.subheader("✏️ Counterfactual editor: what would move the exit?")
+    st.subheader(":material/edit: Counterfactual editor: what would move the exit?")
     st.caption("Change a word in the box — or let **find edits** try every one-word deletion, swap (negations, "
                "intensifiers, antonyms) and insertion of “not” / “very” — and compare the two trips through the "
                f"blocks under the sidebar's policy ({policy.name}).")
     edited, edited_b = _edit_boxes(b, text, text_b)
     _search(b, text, text_b, label, policy, edited, edited_b)
     if not edited.strip() or (text_b is not None and not (edited_b or "").strip()):
-        st.info("The edited sentence is empty: type a word back, or press **reset**.", icon="✏️")
+        st.info("The edited sentence is empty: type a word back, or press **reset**.", icon=":material/edit:")
     else:
         _compare(b, tr, text, text_b, edited, edited_b, policy)
 
@@ -77,7 +79,7 @@ def _edit_boxes(b: ModelBundle, text: str, text_b: str | None) -> tuple[str, str
         c1, c1b, c2 = st.columns([3, 3, 1], vertical_alignment="bottom")
         c1.text_input("edited first sentence", key="pg_cf_text")
         c1b.text_input("edited second sentence", key="pg_cf_text_b")
-    c2.button("↩️ reset", key="pg_cf_reset", on_click=_load, args=(text, text_b), width="stretch",
+    c2.button(":material/undo: reset", key="pg_cf_reset", on_click=_load, args=(text, text_b), width="stretch",
               help="back to the Playground's sentence")
     edited_b = (widgets.remember("pg_cf_text_b") or "") if text_b is not None else None
     return widgets.remember("pg_cf_text") or "", edited_b
@@ -106,11 +108,11 @@ def _compare(b: ModelBundle, tr: Trace, text: str, text_b: str | None, edited: s
         missing = policy.missing(tr2)
         if missing:
             st.info(f"The {policy.name} policy cannot decide an edited sentence: it {missing}. Pick another policy "
-                    "in the sidebar to compare trips.", icon="ℹ️")
+                    "in the sidebar to compare trips.", icon=":material/info:")
             return
         ex1, ex2 = decide(policy, tr), decide(policy, tr2)
     except state.USER_ERRORS as e:
-        st.warning(f"Cannot run the edited sentence: {e}", icon="⚠️")
+        st.warning(f"Cannot run the edited sentence: {e}", icon=":material/warning:")
         return
     names = tr.label_names
     s1, s2 = exit_summary(tr, ex1), exit_summary(tr2, ex2)
@@ -153,26 +155,34 @@ def _search(b: ModelBundle, text: str, text_b: str | None, label: int | None, po
     """The "find edits" button, its progress, and the list of edits found (each one loads on a click)."""
     ss = st.session_state
     pid = (b.key, text, text_b, repr(policy), label)
-    clicked = st.button("🔎 find edits", key="pg_cf_find", type="primary",
+    clicked = st.button(":material/search: find edits", key="pg_cf_find", type="primary",
                         help="one batched run of every one-word edit of the sentence (and its pair)")
+    read, read_b = read_prefix(b.tokenizer, text, text_b, b.max_len)   # words past what the model reads: no use
+    rest, rest_b = text[len(read):], (text_b[len(read_b):] if text_b is not None else None)
+    if rest or rest_b:
+        st.caption(f":material/content_cut: The model reads {b.max_len} tokens: the search edits only the words it "
+                   "reads — the first "
+                   f"{len(read.split()):,} of {len(text.split()):,} words"
+                   + (f" (and {len(read_b.split()):,} of {len(text_b.split()):,} of the second sentence)"
+                      if rest_b else "") + ". Later words cannot change its answer.")
     try:
         if clicked:
             with st.status("Trying one-word edits of the sentence…", expanded=True) as status:
                 st.write("deleting each word, swapping it for a negation, intensifier or antonym, inserting “not” "
                          "or “very” before it — all in one batch, decided by the sidebar's policy")
                 t0 = time.perf_counter()
-                found = find_edits(b, b.key, text, text_b, repr(policy), policy, label)
+                found = find_edits(b, b.key, read, read_b, repr(policy), policy, label)
                 status.update(label=f"{len(found)} edit{'s' if len(found) != 1 else ''} found in "
                                     f"{time.perf_counter() - t0:.1f} s", state="complete", expanded=False)
             ss["_pg_cf_found"] = pid
         elif ss.get("_pg_cf_found") == pid:
-            found = find_edits(b, b.key, text, text_b, repr(policy), policy, label)       # cached: instant
+            found = find_edits(b, b.key, read, read_b, repr(policy), policy, label)       # cached: instant
         else:
             return
     except (ValueError, TypeError) as e:
-        st.warning(f"The search cannot run: {e}", icon="⚠️")
+        st.warning(f"The search cannot run: {e}", icon=":material/warning:")
         return
-    _edit_list(found, b.label_names, edited, edited_b)
+    _edit_list(found, b.label_names, edited, edited_b, (read, read_b), (rest, rest_b), label is not None)
 
 
 def _effect(e: Edit, names) -> str:
@@ -186,17 +196,38 @@ def _effect(e: Edit, names) -> str:
     return ", ".join(out)
 
 
-def _edit_list(found: list[Edit], names, edited: str, edited_b: str | None) -> None:
+def _kind_label(kind: str, labelled: bool) -> str:
+    """Without a true label nothing is known to be right: an "overthinking" edit only changes whether the last
+    block agrees with the early exit's answer, and says so."""
+    if labelled or not kind.startswith("overthinking"):
+        return KIND_LABELS[kind]
+    return {"overthinking_created": ":material/undo: the last block now overturns the early answer",
+            "overthinking_removed": ":material/handshake: the last block now agrees with the early answer"}[kind]
+
+
+def _edit_list(found: list[Edit], names, edited: str, edited_b: str | None, originals: tuple[str, str | None],
+               rest: tuple[str, str | None] = ("", None), labelled: bool = True) -> None:
+    """The edits found, each a button that loads it (with the unread rest of the text put back); a word that
+    occurs more than once says which occurrence it is."""
     if not found:
         st.info("No one-word edit moves the exit, flips the prediction or changes overthinking under this policy.",
-                icon="🔎")
+                icon=":material/search:")
         return
-    st.caption(f"{len(found)} edits, fewest words changed first, then the smallest change of the policy's signal. "
-               "Click one to load it into the editor.")
-    with st.container(height=min(300, 24 + 52 * len(found)), border=True):
-        for j, e in enumerate(found):
-            c1, c2 = st.columns([2, 3], vertical_alignment="center")
-            on = e.text == edited and e.text_b == edited_b
-            c1.button(plain(e.describe), key=f"pg_cf_edit_{j}", on_click=_load, args=(e.text, e.text_b),
-                      type="primary" if on else "secondary", width="stretch")
-            c2.markdown(" · ".join(KIND_LABELS[k] for k in e.kinds) + " — " + _effect(e, names))
+    found = sorted(found, key=lambda e: "prediction_flipped" not in e.kinds)      # flips first (stable otherwise)
+    counts = {k: sum(k in e.kinds for e in found) for k in KIND_LABELS}
+    st.caption(f"{len(found)} edits — " + ", ".join(f"{n} {_kind_label(k, labelled).split(' ', 1)[1]}"
+                                                    for k, n in counts.items() if n)
+               + ". Prediction flips first, then fewest words changed and the smallest change of the policy's signal. "
+               "Click one to load it into the editor."
+               + ("" if labelled else " No true label is given: the early answer is not known to be right or wrong, "
+                                      "so no edit is called overthinking — pick the label above to judge."))
+    for j, e in enumerate(found):
+        full, full_b = e.text + rest[0], (e.text_b + rest[1]) if e.text_b is not None and rest[1] else e.text_b
+        c1, c2 = st.columns([2, 3], vertical_alignment="center")
+        on = full == edited and full_b == edited_b
+        where = word_context(originals[e.side] or "", e.position)
+        c1.button(plain(e.describe), key=f"pg_cf_edit_{j}", on_click=_load, args=(full, full_b),
+                  type="primary" if on else "secondary", width="stretch", help=where)
+        c2.markdown(" · ".join(_kind_label(k, labelled) for k in e.kinds) + " — " + _effect(e, names))
+        if where:
+            c2.caption(plain(where))

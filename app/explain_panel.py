@@ -96,7 +96,7 @@ def why_panel(b: ModelBundle, text: str, text_b: str | None, exit_block: int | N
     """Salience per word and block (with a method choice; integrated gradients on demand), the exit block's
     salience on the sentence, and the attention of one block and head. ``exit_block``: the sidebar
     policy's exit (0-based), None when it cannot decide."""
-    st.subheader("🔍 Why: what each block read")
+    st.subheader(":material/manage_search: Why: what each block read")
     st.caption("Every block's exit is explained for **its own** predicted class — the class it would answer if the "
                "sentence stopped there. Blue words pushed the block toward that class, red ones away from it.")
     method = widgets.choice(st, "salience method", list(METHOD_LABELS), "pg_why_method", "grad_x_input",
@@ -118,8 +118,8 @@ def _salience_on_demand(b: ModelBundle, text: str, text_b: str | None, method: s
         with ask.container():
             st.info(f"Integrated gradients runs every block's exit along a {IG_STEPS}-point path from [PAD] to the "
                     "sentence (more points where it is not yet complete to 1 %): a few seconds on a large model.",
-                    icon="⏱️")
-            if not st.button("▶️ compute integrated gradients", key="pg_why_ig"):
+                    icon=":material/timer:")
+            if not st.button(":material/play_arrow: compute integrated gradients", key="pg_why_ig"):
                 return None
         ask.empty()
         with st.status(f"Integrated gradients for {b.n_blocks} exits…", expanded=True) as status:
@@ -131,7 +131,7 @@ def _salience_on_demand(b: ModelBundle, text: str, text_b: str | None, method: s
         done.add(key)
         return sal
     except ERRORS as e:
-        st.warning(f"No salience for this sentence: {e}", icon="⚠️")
+        st.warning(f"No salience for this sentence: {e}", icon=":material/warning:")
         return None
 
 
@@ -164,11 +164,11 @@ def _show_salience(sal: Salience, names, exit_block: int | None, text: str, text
 
 def attention_view(b: ModelBundle, text: str, text_b: str | None, exit_block: int | None) -> None:
     """One block's attention (one head, or the average of its heads) over the word pieces."""
-    st.markdown("##### 👁️ Attention: where each block looks")
+    st.markdown("##### :material/visibility: Attention: where each block looks")
     try:
         maps, tokens = attention(b, b.key, text, text_b)
     except ERRORS as e:
-        st.info(f"No attention for this model: {e}", icon="ℹ️")
+        st.info(f"No attention for this model: {e}", icon=":material/info:")
         return
     n_blocks, n_heads = maps.shape[:2]
     start = (exit_block if exit_block is not None else n_blocks - 1) + 1
@@ -196,12 +196,12 @@ def early_vs_late(b: ModelBundle, text: str, text_b: str | None, early: int, lat
     leaned on, as highlighted text and as the heatmap over every block (gradient × input)."""
     if getattr(b, "model", None) is None:            # a recorded trace opened without its model
         st.info("Which words each block read needs the model itself: open the model this trace was recorded "
-                "with in the sidebar to see them.", icon="📂")
+                "with in the sidebar to see them.", icon=":material/folder_open:")
         return None
     try:
         sal = salience(b, b.key, text, text_b, "grad_x_input")
     except ERRORS as e:
-        st.warning(f"No salience for this sample: {e}", icon="⚠️")
+        st.warning(f"No salience for this sample: {e}", icon=":material/warning:")
         return None
     names = b.label_names
     for blk in (early, late):

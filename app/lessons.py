@@ -34,7 +34,8 @@ def _sentence(sel: Selection):
     b = sel.bundle
     if b.model is None:
         st.info("This figure runs the model on a sentence, and a recorded trace has no model: open a model in the "
-                "sidebar (the Overthinking, Every policy and Honest thresholds topics work on the trace).", icon="📂")
+                "sidebar (the Overthinking, Every policy and Honest thresholds topics work on the trace).",
+                icon=":material/folder_open:")
         st.stop()
     widgets.restore("ln_text", "the acting is n't terrible , but the script is n't good enough to rescue it ."
                     if not b.is_pair else "The company said profits rose 5 percent in the quarter .")
@@ -195,8 +196,7 @@ def policies(sel: Selection) -> None:
         rows.append({"policy": cls.title, "rule": cls.formula, "signal": info.label if info else "—",
                      "unit": info.unit if info else "—", "source": cls.paper,
                      "this model": "✓" if cls.runs_on(sel.bundle.has_prototypes, sel.bundle.has_lte) else "—"})
-    st.dataframe(pd.DataFrame(rows), hide_index=True,
-                 column_config={"rule": st.column_config.TextColumn(width="large")})
+    st.table(pd.DataFrame(rows).set_index("policy"))        # a static table wraps long rules, never clips them
 
 
 def honest(sel: Selection) -> None:

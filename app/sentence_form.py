@@ -78,7 +78,7 @@ def draw(b: ModelBundle) -> dict:
     run = ss["pg_run"]
     if not run["text"].strip() or (b.is_pair and not (run["text_b"] or "").strip()):
         st.info("Type a sentence" + (" pair (both sentences)" if b.is_pair else "") + " and press **Run** — or "
-                "click one of the examples.", icon="✏️")
+                "click one of the examples.", icon=":material/edit:")
         st.stop()
     return run
 
@@ -129,13 +129,14 @@ def _example_pills(b: ModelBundle, exs: list[dict], options: list[str]) -> None:
 def token_notes(tokens: TokenInfo, text: str, text_b: str | None) -> None:
     """What the model reads: truncation, and the word pieces with the unknown ones marked."""
     if tokens.truncated:
-        st.caption(f"✂️ The text has {tokens.n_tokens:,} tokens ({len(text) + len(text_b or ''):,} characters); "
+        st.caption(f":material/content_cut: The text has {tokens.n_tokens:,} tokens "
+                   f"({len(text) + len(text_b or ''):,} characters); "
                    f"the model reads the first {tokens.max_len} tokens — the rest is truncated."
                    + (f" The URL keeps the first {P.TEXT_URL_CHARS} characters."
                       if len(text) > P.TEXT_URL_CHARS else ""))
     if tokens.n_text and tokens.unknown_share >= UNKNOWN_WARN_SHARE:
         st.warning(f"{unknown_words(tokens.n_unknown, tokens.n_text)} unknown to this model ([UNK]): its prediction "
-                   "says little about this text. Try words in the model's language.", icon="⚠️")
+                   "says little about this text. Try words in the model's language.", icon=":material/warning:")
     pieces = " ".join(f"⚠{p}" if u else p for p, u, s in zip(tokens.pieces, tokens.unknown, tokens.special) if not s)
     with st.expander(f"what the model reads: {pieces_word(tokens.n_text)}"
                      + (f", {tokens.n_unknown} unknown" if tokens.n_unknown else "")):

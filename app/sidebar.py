@@ -13,16 +13,17 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import byo, state, widgets
+from app import byo, model_refs, state, widgets
 from app import params as P
 from app.selection import DataChoice, Selection
 from core.data import SPLITS, available_splits, get_task, task_names
 from core.policies import POLICIES, Shape, ThresholdPolicy
-from core.run import ModelBundle
+from core.run import ModelBundle, PathNotAllowed, check_allowed, is_allowed
 
 PENDING = "_pending_policy"
 # the URL keys each page owns (page title → keys); a page's keys leave the URL when another page shows
-PAGE_PARAMS = {"Playground": ("text", "text_b", "label"), "Threshold debugger": ("x",),
+PAGE_PARAMS = {"Playground": ("text", "text_b", "label"),
+               "Threshold debugger": ("x", "cert_eps", "cert_conf", "cert_risk", "cert_method", "cert_cal"),
                "Prototypes & overthinking": ("block", "method", "color"), "Binarized weights": ("layer", "other"),
                "Compare": ("model_b", "ckpt_b"), "Learn": ("topic",)}
 
@@ -46,7 +47,7 @@ def render(page: str | None = None) -> Selection:
     policy = policy_section(bundle, warns)
     sel = Selection(bundle=bundle, data=data, policy=policy, models=names)
     for m in warns:
-        st.sidebar.warning(m, icon="🔗")
+        st.sidebar.warning(m, icon=":material/link:")
     _write_url(sel, ckpt, page)
     state.set_current(sel)
     return sel
@@ -64,7 +65,8 @@ def model_section(names: list[str], warns: list[str]) -> tuple[ModelBundle, str]
     if what == "trace":
         bundle = byo.trace_section(warns)
         if bundle is None:
-            st.info("Open a recorded trace in the sidebar (upload or path), or switch back to a model.", icon="📂")
+            st.info("Open a recorded trace in the sidebar (upload or path), or switch back to a model.",
+                    icon=":material/folder_open:")
             st.stop()
         sb.caption(f"{bundle.n_blocks} exits · {bundle.n_classes} classes · {bundle.trace.n:,} samples"
                    + (f" · {bundle.task.folder}" if bundle.task else ""))
@@ -75,12 +77,18 @@ def model_section(names: list[str], warns: list[str]) -> tuple[ModelBundle, str]
     else:
         sb.info(f"No models in {state.models_dir()} yet. Train one with `python -m core.train … --out "
                 f"{state.models_dir()}/<name>` or type a checkpoint directory below.")
-    widgets.from_url("sb_ckpt", P.QP_CKPT, lambda raw: (P.first(raw) or "", None), warns)
+    widgets.from_url("sb_ckpt", P.QP_CKPT, model_refs.resolve_ref, warns)
     widgets.restore("sb_ckpt", "")
     sb.text_input("…or a checkpoint directory", key="sb_ckpt", placeholder="/path/to/model",
                   help="a directory with config.json, model.safetensors and tokenizer.json (core.model.checkpoint)")
     ckpt = widgets.remember("sb_ckpt").strip()
     bundle = None
+    if ckpt and not is_allowed(ckpt):               # read nothing outside the operator's folders (core.run.allowed)
+        try:
+            check_allowed(ckpt, "checkpoint directory")
+        except PathNotAllowed as e:
+            sb.error(f"{e}", icon=":material/lock:")
+        ckpt = ""
     if ckpt and _is_hf(ckpt):                       # a Hugging Face folder: offer the import, then load it
         imported = byo.import_panel(Path(ckpt).expanduser())
         if imported is not None:
@@ -90,14 +98,14 @@ def model_section(names: list[str], warns: list[str]) -> tuple[ModelBundle, str]
         try:
             bundle = state.load_bundle(ckpt)
         except state.USER_ERRORS as e:
-            sb.error(f"{e}", icon="⚠️")
+            sb.error(f"{e}", icon=":material/warning:")
             if names:
                 sb.caption(f"Using {st.session_state['sb_model']} instead.")
     if bundle is None:
         if not names:
             st.error("No model to show: put a model directory into "
                      f"{state.models_dir()} (or set EXITLENS_MODELS_DIR), or type a valid checkpoint directory "
-                     "in the sidebar.", icon="⚠️")
+                     "in the sidebar.", icon=":material/warning:")
             st.stop()
         try:
             bundle = state.load_bundle(state.models_dir() / st.session_state["sb_model"])
@@ -198,7 +206,7 @@ def task_choice(bundle: ModelBundle, tasks: list[str], own: str, warns: list[str
                           + (" (the model's task)" if t == own else ""))
     if pick != own:
         sb.warning(f"{bundle.name} was trained on {bundle.task.folder}: its numbers on {get_task(pick).folder} "
-                   "measure transfer, not the model on its own task.", icon="⚠️")
+                   "measure transfer, not the model on its own task.", icon=":material/warning:")
     return pick
 
 
@@ -273,7 +281,8 @@ def _write_url(sel: Selection, ckpt: str, page: str | None) -> None:
                         del qp[k]
     glue = sel.data.source == "glue"
     trace = sel.bundle.trace is not None
-    wanted = {P.QP_MODEL: None if ckpt or trace else st.session_state.get("sb_model"), P.QP_CKPT: ckpt or None,
+    wanted = {P.QP_MODEL: None if ckpt or trace else st.session_state.get("sb_model"),
+              P.QP_CKPT: model_refs.url_ref(ckpt) if ckpt else None,
               P.QP_DATA: sel.data.source, P.QP_TASK: sel.data.task,
               P.QP_SPLIT: sel.data.split if glue else None, P.QP_LIMIT: (sel.data.limit or 0) if glue else None,
               **P.policy_url(sel.policy, P.extra_keys())}
@@ -297,5 +306,5 @@ def page_param(key: str, qp_name: str, parse, default) -> None:
     warns: list[str] = []
     widgets.from_url(key, qp_name, parse, warns)
     for w in warns:
-        st.warning(w, icon="🔗")
+        st.warning(w, icon=":material/link:")
     widgets.restore(key, default)

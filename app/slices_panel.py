@@ -56,7 +56,7 @@ def choose_slicing(container, tr: Trace, key: str, columns: bool = True) -> Slic
             return _csv_choice(container, tr, key)
         return SliceChoice(make_slicing(tr, by), by)
     except ValueError as e:
-        container.error(str(e), icon="⚠️")
+        container.error(str(e), icon=":material/warning:")
         return None
 
 
@@ -64,7 +64,7 @@ def _csv_choice(container, tr: Trace, key: str) -> SliceChoice | None:
     up = container.file_uploader(f"a CSV with one line per sample ({tr.n:,}, in this data's order) — or a 'row' "
                                  "column giving each line's sample", type=["csv"], key=f"{key}_csv")
     if up is None:
-        container.info("Upload a CSV to slice by one of its columns.", icon="📄")
+        container.info("Upload a CSV to slice by one of its columns.", icon=":material/description:")
         return None
     df = pd.read_csv(io.BytesIO(up.getvalue()))
     cols = [c for c in df.columns if c != "row"]
@@ -122,7 +122,7 @@ def compare_certificates(sel: Selection, tr: Trace, choice: SliceChoice, eps: fl
         s_rep = risk_by_slice(pair.rep, grp.policy, rep_sl, eps, risk=risk)
         rg, rs = realized(glob, pair.rep), realized(grp, pair.rep)
     except ValueError as e:
-        st.error(str(e), icon="⚠️")
+        st.error(str(e), icon=":material/warning:")
         return
     fmt = lambda c: "full model" if c.threshold is None else f"{c.threshold:.4g}"
     sym = sel.policy.symbol
@@ -151,7 +151,7 @@ def compare_certificates(sel: Selection, tr: Trace, choice: SliceChoice, eps: fl
         c: st.column_config.NumberColumn(format="%.4f") for c in table.columns if "risk" in c or "bound" in c})
     st.plotly_chart(slice_charts.slice_certificates(table, eps, f"calibration: {pair.cal_what}; report: "
                                                                  f"{pair.rep_what}"), key=f"{key}_cmp_fig")
-    st.info(group_guarantee_text(grp), icon="🛡️")
+    st.info(group_guarantee_text(grp), icon=":material/shield:")
     if st.button("apply the threshold certified in every slice", key=f"{key}_apply", disabled=grp.threshold is None):
         sidebar.request_policy(sel.policy_name, grp.threshold)
 

@@ -19,7 +19,17 @@ from app.selection import DataChoice, Selection
 from core.analysis import projection
 from core.data import DataError, get_task, load_csv_upload, load_probes, task_names
 from core.model import CheckpointError
-from core.run import ModelBundle, default_model, list_models, model_key, models_dir, trace_for, trace_path  # noqa: F401 (the pages' names)
+from core.run import (  # noqa: F401 (the pages' names)
+    ModelBundle,
+    check_allowed,
+    default_model,
+    list_models,
+    model_key,
+    models_dir,
+    shipped_name,
+    trace_for,
+    trace_path,
+)
 from core.run import bundle as core_bundle
 from core.trace import Trace, TraceError
 
@@ -36,7 +46,9 @@ def _load_bundle(path: str, key: str, name: str) -> ModelBundle:
 
 
 def load_bundle(path: str | Path) -> ModelBundle:
-    """The model in ``path`` (cached per directory and weights digest); CheckpointError if unusable."""
+    """The model in ``path`` (cached per directory and weights digest); CheckpointError if unusable,
+    core.run.allowed.PathNotAllowed (nothing read) outside the folders the operator allows."""
+    check_allowed(path, "checkpoint directory")
     p = core_bundle.check_dir(path)
     return _load_bundle(str(p.resolve()), model_key(p), p.name)
 
@@ -75,7 +87,7 @@ def current() -> Selection:
 def fail(err: BaseException, hint: str = "") -> None:
     """Show a user-facing error (no traceback) and stop this run."""
     msg = str(err) or type(err).__name__
-    st.error(msg + (f"\n\n{hint}" if hint else ""), icon="⚠️")
+    st.error(msg + (f"\n\n{hint}" if hint else ""), icon=":material/warning:")
     st.stop()
 
 
@@ -118,7 +130,12 @@ def trace_id(sel_or_bundle, data: DataChoice) -> str:
 
 
 def is_recorded(bundle: ModelBundle, data: DataChoice) -> bool:
-    return data.source != "glue" or trace_path(bundle.path, data.task, data.split, data.limit).is_file()
+    """Nothing to record: not a GLUE split, or its trace is in the cache or shipped with the model."""
+    if data.source != "glue":
+        return True
+    path = trace_path(bundle.path, data.task, data.split, data.limit)
+    return path.is_file() or shipped_name(path.name, trace_path(bundle.path, data.task, data.split, None).name,
+                                          data.limit) is not None
 
 
 def dataset_trace(bundle: ModelBundle, data: DataChoice) -> Trace:
@@ -158,7 +175,7 @@ def dataset_trace(bundle: ModelBundle, data: DataChoice) -> Trace:
         if data.source == "upload":
             if data.upload_bytes is None:
                 st.info("No file uploaded yet: upload a CSV with text and label columns in the sidebar "
-                        "(text_b too for a sentence-pair model).", icon="📄")
+                        "(text_b too for a sentence-pair model).", icon=":material/description:")
                 st.stop()
             f = io.BytesIO(data.upload_bytes)
             f.name = data.upload_name or "upload.csv"
@@ -179,7 +196,7 @@ def unlabelled_gate(bundle: ModelBundle, data: DataChoice, works: str) -> None:
         return
     st.warning("GLUE's test split has no public labels, so accuracy, the Pareto chart, tuning, certification and "
                f"the overthinking cohorts cannot be computed on it. What works without labels: {works}. Pick the "
-               "validation split in the sidebar for the rest.", icon="🏷️")
+               "validation split in the sidebar for the rest.", icon=":material/label:")
     if not st.button("record the test split anyway"):
         st.stop()
 
@@ -197,6 +214,19 @@ def require_labels(trace: Trace, what: str) -> None:
 def sweep_all(_trace: Trace, tid: str, params_key: str, _params: dict):
     from core.analysis import sweep_all as _sweep_all
     return _sweep_all(_trace, include_oracle=_trace.has_labels, params=_params)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def same_decisions(_trace: Trace, tid: str, params_key: str, _params: dict) -> dict[str, str]:
+    """core.analysis.equivalent.groups of the swept threshold policies (with the sweep's parameters)."""
+    from core.analysis import groups
+    from core.policies import POLICIES, ThresholdPolicy, make_policy
+    pols = []
+    for name, params in _params.items():
+        cls = POLICIES[name]
+        if issubclass(cls, ThresholdPolicy) and cls.missing(_trace) is None:
+            pols.append(make_policy(name, threshold=cls.threshold_spec(_trace).default, **params))
+    return groups(_trace, pols)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -77,6 +77,8 @@ def app_env(app_models, monkeypatch, tmp_path_factory):
     monkeypatch.setenv("EXITLENS_CACHE", str(cache))
     monkeypatch.setenv("EXITLENS_PROJECTION", "pca")
     monkeypatch.setenv("EXITLENS_OFFLINE", "1")
+    # typed paths are read only inside allowed folders (core.run.allowed): the tests' own temporary folders
+    monkeypatch.setenv("EXITLENS_ALLOWED_DIRS", str(tmp_path_factory.getbasetemp()))
     return app_models
 
 

@@ -59,10 +59,13 @@ def test_model_b_from_a_checkpoint_directory(make_app, app_env, tmp_path):
     at = make_app(page="compare")
     at.text_input(key="cp_ckpt_b").input(str(tmp_path / "nothing")).run()
     assert not at.exception
-    assert any("no such directory" in e.value for e in at.error)
+    missing = [e.value for e in at.error if "no such directory" in e.value]
+    assert missing and "Model B cannot be opened" in missing[0]
+    assert "cannot be compared" not in missing[0]              # not a model at all: nothing to compare (item 14)
     at.text_input(key="cp_ckpt_b").input(str(app_env / "tiny-sst2-bin-b")).run()
     assert not at.exception and not at.error
-    assert at.query_params["ckpt_b"] == str(app_env / "tiny-sst2-bin-b") and "model_b" not in at.query_params
+    ref = at.query_params["ckpt_b"]                             # a fingerprint, never the server path (item 5)
+    assert ref.startswith("dir:") and str(app_env) not in ref and "model_b" not in at.query_params
     assert any("B** = tiny-sst2-bin-b" in c.value for c in at.caption)
     at.text_input(key="cp_ckpt_b").input(str(app_env / "tiny-mrpc")).run()     # 2 classes, another task: refused
     assert any("trained on MRPC" in e.value and "cannot be compared" in e.value for e in at.error)

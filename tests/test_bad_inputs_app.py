@@ -254,11 +254,17 @@ def test_a_hugging_face_folder_with_weights_of_another_model_is_refused_at_impor
 
 
 def test_bad_checkpoint_in_the_url_is_reported_and_dropped(app_env, tmp_path):
+    from app.model_refs import url_ref
     d = _damaged_copy(app_env, tmp_path, "truncated")
-    at = _open(ckpt=str(d))
+    at = _open(ckpt=url_ref(d))                   # a link to a directory once opened on this server
     _no_traceback(at)
     assert any("truncated or corrupt" in e for e in _texts(at.sidebar.error))
     assert "ckpt" not in at.query_params
+    assert metric_value(at, "exit block")
+    at = _open(ckpt=str(d))                       # a server path in a link is never read
+    _no_traceback(at)
+    assert any("never a path on the server" in w for w in _texts(at.sidebar.warning))
+    assert not _texts(at.sidebar.error) and "ckpt" not in at.query_params
     assert metric_value(at, "exit block")
 
 

@@ -46,7 +46,8 @@ def test_playground_in_a_real_browser(server, app_models, tmp_path):
 @pytest.mark.slow
 def test_every_page_stays_on_its_own_server_with_a_clean_console(server, tmp_path):
     """Opened at its root and navigated through every page as a user would (the sidebar's links), the app
-    makes no request to another host — no web font, icon font or CDN — and the browser console stays empty."""
+    makes no request to another host — no web font or CDN; the icon font is Streamlit's own, served by the app —
+    and the browser console stays empty."""
     from urllib.parse import urlparse
 
     from playwright.sync_api import sync_playwright
@@ -92,4 +93,63 @@ def test_clicking_one_point_on_the_prototype_map_lists_that_sample(server, tmp_p
             page.wait_for_timeout(1000)
         assert any("lasso / click selection (1)" in t for t in page.evaluate(shown)), page.evaluate(shown)
         page.screenshot(path=str(tmp_path / "clicked.png"))
+        browser.close()
+
+
+@pytest.mark.slow
+def test_a_page_opened_by_its_own_link_logs_only_streamlits_two_probes(server, tmp_path):
+    """Opened by its own link (/thresholds?…), a page works, requests nothing off the server, draws its icons
+    from Streamlit's bundled Material Symbols font (no emoji font needed), and the console holds nothing but the
+    two 404s of Streamlit's frontend probing /<page>/_stcore/health and host-config before it finds the server at
+    the root (streamlit/streamlit#7074) — what the README says."""
+    from urllib.parse import urlparse
+
+    from playwright.sync_api import sync_playwright
+
+    own = urlparse(server).netloc
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        for path, title in (("thresholds", "Threshold debugger"), ("learn", "Learn")):
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            hosts, console, missing = set(), [], []
+            page.on("request", lambda r, h=hosts: h.add(urlparse(r.url).netloc) if not r.url.startswith("data:")
+                    else None)
+            page.on("console", lambda m, c=console: c.append(m.text) if m.type in ("error", "warning") else None)
+            page.on("response", lambda r, g=missing: g.append(urlparse(r.url).path) if r.status >= 400 else None)
+            page.goto(f"{server}/{path}?policy=maxprob&threshold=0.7", timeout=60_000)
+            page.locator("h1", has_text=title).first.wait_for(timeout=120_000)
+            page.wait_for_timeout(2000)
+            assert page.locator('[data-testid="stException"]').count() == 0, path
+            assert hosts == {own}, hosts
+            assert set(missing) <= {f"/{path}/_stcore/health", f"/{path}/_stcore/host-config"}, missing
+            assert len(console) == len(missing) and all("404" in c for c in console), console
+            nav = page.locator('[data-testid="stSidebarNav"] a', has_text="Threshold debugger").first
+            assert nav.locator('[data-testid="stIconMaterial"]').count() == 1         # a Material icon, no emoji
+            assert page.evaluate("document.fonts.check('16px \"Material Symbols Rounded\"')")
+            page.screenshot(path=str(tmp_path / f"{path}.png"))
+            page.close()
+        browser.close()
+
+
+@pytest.mark.slow
+def test_the_playground_result_is_on_the_first_screen(server, tmp_path):
+    """At 1400×900 a sentence's result (exit block … FLOPs) is on the first screen, whole: no metric cut."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(f"{server}/?policy=maxprob&threshold=0.5&text=not+bad+at+all", timeout=60_000)
+        metrics = page.locator('[data-testid="stMetric"]')
+        metrics.filter(has_text="FLOPs spent").first.wait_for(timeout=90_000)
+        page.wait_for_timeout(1500)
+        for label in ("exit block", "prediction", "confidence", "layer speed-up", "FLOPs spent"):
+            m = metrics.filter(has_text=label).first
+            box = m.bounding_box()
+            assert box["y"] + box["height"] <= 900, (label, box)
+            cut = m.locator('[data-testid="stMetricValue"]').evaluate(
+                "e => [...e.querySelectorAll('*')].concat([e]).some(x => x.scrollWidth > x.clientWidth + 1)")
+            assert not cut, label
+        page.screenshot(path=str(tmp_path / "first-screen.png"))
+        page.screenshot(path="/tmp/wt20-first-screen.png")
         browser.close()

@@ -112,3 +112,10 @@ def test_full_depth_and_unlabelled_splits():
 def test_report_needs_a_threshold_policy():
     with pytest.raises(ValueError, match="threshold policy"):
         threshold_report_html(trace(), "oracle", None, model="m")
+
+
+def test_a_one_block_threshold_is_reported_as_a_smaller_model():
+    tr = trace(seed=4)
+    page = threshold_report_html(tr, "maxprob", 0.5, model="m", data="d")       # p_max ≥ 1/2 always: block 1
+    assert "equivalent to a 1-block model" in html.unescape(page)
+    assert "what it is" not in heldout_figures(tr, EntropyThreshold(0.3), 0.3)  # spread exits: no such row

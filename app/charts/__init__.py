@@ -16,6 +16,7 @@ from app.charts.common import (  # noqa: F401
                                EXIT_COLOR,
                                POLICY_COLORS,
                                THRESHOLD_COLOR,
+                               export_config,
                                fmt_flops,
                                stat_title,
 )

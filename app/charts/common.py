@@ -90,3 +90,11 @@ def fmt_flops(x: float) -> str:
             v = x / scale
             return f"{v:,.3g} {unit}" if v < 100 else f"{v:,.0f} {unit}"
     return f"{x:,.0f} FLOPs"
+
+
+def export_config(filename: str, width: int = 1200, height: int = 640) -> dict:
+    """A plotly ``config`` whose PNG export has a plain file name (no "ℓ̄" from the title) and room for a legend
+    under the plot."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "-" for c in filename).strip("-")
+    return {"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": safe or "exitlens-chart",
+                                                           "width": width, "height": height, "scale": 2}}

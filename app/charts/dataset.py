@@ -31,18 +31,24 @@ X_AXES = {"layer_speedup": "layer speed-up L/ℓ̄ (×)", "flops_reduction": "FL
 
 def pareto_chart(sweep: pd.DataFrame, front: pd.DataFrame, x: str = "layer_speedup", metric_label: str = "accuracy",
                  current: tuple[str, float | None] | None = None, titles: Mapping[str, str] | None = None,
-                 baseline: float | None = None) -> go.Figure:
+                 baseline: float | None = None, same: Mapping[str, str] | None = None) -> go.Figure:
     """Metric against speed for every policy's sweep (one line each), the Pareto front over all of them,
     the oracle as a star and the sidebar's current policy/threshold ringed. Every point carries
-    customdata [policy, threshold] so a click can be mapped back to a setting."""
-    titles = titles or {}
+    customdata [policy, threshold] so a click can be mapped back to a setting. ``same``: {policy: the
+    policy it makes the same decisions as} (core.analysis.equivalent) — those share one curve, named after
+    all of them, instead of hiding one another (a click applies the first named)."""
+    titles, same = titles or {}, same or {}
     fig = go.Figure()
     for name, d in sweep.groupby("policy", sort=False):
+        if name in same:
+            continue
         d = d.sort_values(x)
         thr = d["threshold"].to_numpy(dtype=np.float64)
         is_oracle = name == "oracle"
+        twins = [titles.get(n, n) for n, rep in same.items() if rep == name]
         fig.add_trace(go.Scatter(
-            x=d[x], y=d["metric"], mode="markers" if is_oracle else "lines+markers", name=titles.get(name, name),
+            x=d[x], y=d["metric"], mode="markers" if is_oracle else "lines+markers",
+            name=" ≡ ".join([titles.get(name, name)] + twins),
             marker=dict(size=14 if is_oracle else 5, symbol="star" if is_oracle else "circle",
                         color=POLICY_COLORS.get(name, "#868e96")),
             line=dict(width=1.5, color=POLICY_COLORS.get(name, "#868e96")),
@@ -243,7 +249,8 @@ def projection_scatter(xy: np.ndarray, groups: np.ndarray, hover: Sequence[str],
             selectedpoints=None if selected is None else [j for j, i in enumerate(idx) if i in set(selected)]))
     if proto_xy is not None and len(proto_xy):
         names = list(proto_names or [str(k) for k in range(len(proto_xy))])
-        fig.add_trace(go.Scatter(x=proto_xy[:, 0], y=proto_xy[:, 1], mode="markers+text", name="class prototypes",
+        star = go.Scattergl if many else go.Scatter          # drawn last in the same layer: on top of the points
+        fig.add_trace(star(x=proto_xy[:, 0], y=proto_xy[:, 1], mode="markers+text", name="class prototypes",
                                  marker=dict(symbol="star", size=22, color=[_class_color(k) for k in range(len(names))],
                                              line=dict(color="black", width=1.5)),
                                  text=[f"prototype {n}" for n in names],

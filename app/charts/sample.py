@@ -39,7 +39,7 @@ def class_band(probs: np.ndarray, label_names: Sequence[str], exit_block: int | 
     traces = [
         # the band: one coloured square per block, in the predicted class's colour
         go.Bar(x=x, y=np.ones(n_blocks), marker_color=[_class_color(p) for p in pred],
-               text=[label_names[p] for p in pred], textposition="inside", insidetextanchor="middle",
+               text=[label_names[p] for p in pred], textposition="inside", insidetextanchor="middle", textangle=0,
                name="prediction", showlegend=False, hovertemplate="block %{x}: %{text}<extra></extra>", width=0.96,
                xaxis="x", yaxis="y"),
         go.Heatmap(z=probs.T, x=x, y=list(label_names), zmin=0, zmax=1, colorscale="Blues",

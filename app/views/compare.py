@@ -4,7 +4,7 @@ import json
 import numpy as np
 import streamlit as st
 
-from app import charts, sidebar, state, widgets
+from app import charts, model_refs, sidebar, speed, state, widgets
 from app import params as P
 from core.analysis import METRICS, agreement, cost, largest_differences, metric, pareto_front, task_metric
 from core.policies import POLICIES, ThresholdPolicy, decide
@@ -25,7 +25,7 @@ def why_not(name: str, task, n_classes: int) -> str | None:
 cands, refused = partners(state.models_dir(), a.name, a.task, a.n_classes, sel.models)
 
 c1, c2 = st.columns(2)
-sidebar.page_param("cp_ckpt_b", "ckpt_b", lambda raw: (P.first(raw) or "", None), "")
+sidebar.page_param("cp_ckpt_b", "ckpt_b", model_refs.resolve_ref, "")
 c2.text_input("…or model B from a checkpoint directory", key="cp_ckpt_b", placeholder="/path/to/model",
               help="e.g. a training run in runs/ against the shipped model")
 ckpt_b = widgets.remember("cp_ckpt_b").strip()
@@ -34,18 +34,19 @@ if ckpt_b:
     try:
         bb = state.load_bundle(ckpt_b)
         reason = why_not(bb.name, bb.task, bb.n_classes)
-    except state.USER_ERRORS as e:
-        reason = str(e)
+        if reason:
+            reason += ": they cannot be compared on the same data"
+    except state.USER_ERRORS as e:             # not a model at all: say so, without "cannot be compared"
+        reason = f"Model B cannot be opened: {e}"
     if reason:                     # say why, and compare nothing else in its place
-        st.error(f"{reason}: they cannot be compared on the same data. Clear the checkpoint field to pick model B "
-                 "from the list.", icon="⚠️")
-        sidebar.write_params({"model_b": None, "ckpt_b": ckpt_b})
+        st.error(f"{reason}. Clear the checkpoint field to pick model B from the list.", icon=":material/warning:")
+        sidebar.write_params({"model_b": None, "ckpt_b": None})
         st.stop()
 if bb is None:
     if not cands:
         st.info(f"No other model in {state.models_dir()} was trained on {a.task.folder if a.task else 'the same task'} "
                 f"with the same labels as {a.name}: add a second checkpoint there (a binarized twin, another training "
-                "run), or type its directory above.", icon="ℹ️")
+                "run), or type its directory above.", icon=":material/info:")
         if refused:
             st.caption("Not offered: " + "; ".join(r for _, r in refused) + ".")
         st.stop()
@@ -64,7 +65,7 @@ if bb is None:
     except state.USER_ERRORS as e:
         state.fail(e, "Pick another model B.")
 st.caption(f"**A** = {a.name} · **B** = {bb.name} · data: {sel.data.label}")
-sidebar.write_params({"model_b": None if ckpt_b else bb.name, "ckpt_b": ckpt_b or None})
+sidebar.write_params({"model_b": None if ckpt_b else bb.name, "ckpt_b": model_refs.url_ref(ckpt_b) if ckpt_b else None})
 
 tr_a = state.dataset_trace(a, sel.data)
 tr_b = state.dataset_trace(bb, sel.data)
@@ -100,8 +101,12 @@ m = st.columns(5)
 if labelled:
     m[0].metric(f"A: {mlabel}", f"{metric(mname, tr_a.labels, ex_a.pred):.4f}")
     m[1].metric(f"B: {mlabel}", f"{metric(mname, tr_b.labels, ex_b.pred):.4f}")
-m[2].metric("A: layer speed-up", f"{cost(tr_a, ex_a).layer_speedup:.3f}×")
-m[3].metric("B: layer speed-up", f"{cost(tr_b, ex_b).layer_speedup:.3f}×")
+ka = speed.speed_metric(m[2], "A: layer speed-up", ex_a.exit_block, tr_a.n_blocks, cost(tr_a, ex_a).layer_speedup,
+                        "A: not an early exit")
+kb = speed.speed_metric(m[3], "B: layer speed-up", ex_b.exit_block, tr_b.n_blocks, cost(tr_b, ex_b).layer_speedup,
+                        "B: not an early exit")
+speed.one_block_warning(ka, tr_a.n_blocks, f"model A's {tr_a.n:,} rows")
+speed.one_block_warning(kb, tr_b.n_blocks, f"model B's {tr_b.n:,} rows")
 m[4].metric("answers agree", f"{ag['agree']:.1%}", help=f"on {ag['n']:,} samples")
 if labelled:
     st.dataframe([{"both right": ag["both_right"], "only A right": ag["a_only"], "only B right": ag["b_only"],

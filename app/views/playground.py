@@ -2,7 +2,7 @@
 import numpy as np
 import streamlit as st
 
-from app import charts, editor, explain_panel, sentence_form, sidebar, state, widgets
+from app import charts, editor, explain_panel, overturn, sentence_form, sidebar, state, widgets
 from app import params as P
 from core.analysis import exit_summary
 from core.policies import ThresholdPolicy, decide, sample_signals
@@ -26,7 +26,7 @@ except state.USER_ERRORS as e:
     state.fail(e, "Try a shorter or different text.")
 if tokens.n_text == 0:
     st.info("The text has no readable characters (only invisible or control characters): type a sentence and "
-            "press **Run**.", icon="✏️")
+            "press **Run**.", icon=":material/edit:")
     st.stop()
 sentence_form.token_notes(tokens, text, text_b)
 probs, names = tr.probs[0], tr.label_names
@@ -34,7 +34,9 @@ probs, names = tr.probs[0], tr.label_names
 
 @st.fragment
 def exit_view() -> None:
-    """The policy-dependent part: a what-if threshold moves the exit without running the model again."""
+    """The policy-dependent part: a what-if threshold moves the exit without running the model again. The
+    result comes first (``top``), the what-if slider under it: at 1400×900 the metrics are on the first screen."""
+    top = st.container()
     what_if = pol
     if isinstance(pol, ThresholdPolicy):
         spec = type(pol).threshold_spec(tr)
@@ -47,7 +49,7 @@ def exit_view() -> None:
             sidebar.request_policy(pol.name, thr)
     if pol.name == "oracle" and label is None:
         st.info("The oracle exits at the first block that is right, so it needs the true label: pick it in the "
-                "form above and press Run.", icon="ℹ️")
+                "form above and press Run.", icon=":material/info:")
         st.plotly_chart(charts.class_band(probs, names), key="pg_band_nolabel")
         return
     try:
@@ -57,21 +59,22 @@ def exit_view() -> None:
         state.fail(e, "Change the policy settings in the sidebar.")
     s = exit_summary(tr, exits)
     e0 = s["exit_block"]
-    m = st.columns(5)
+    m = top.columns(5)
     delta = None if what_if is pol else (f"{e0 - base:+d} vs sidebar" if e0 != base else "same as sidebar")
+    never = "" if s["fired"] else "; the rule never fired, so the sentence ran to the last block"
     m[0].metric("exit block", f"{e0 + 1} of {b.n_blocks}", delta=delta, delta_color="off",
-                help="the last block computed" + ("" if s["fired"] else "; the rule never fired, so the sentence "
-                                                                        "ran to the last block"))
+                delta_arrow="off" if e0 == base else "auto", help="the last block computed" + never)
     verdict = "" if label is None else (" ✓" if s["pred"] == label else " ✗")
     m[1].metric("prediction", s["pred_name"] + verdict,
                 help=f"answered by block {s['answer_block'] + 1}"
                      + ("" if label is None else f"; true: {names[label]}"))
     m[2].metric("confidence", f"{s['confidence']:.1%}", help="the answering exit's probability of its class")
     m[3].metric("layer speed-up", f"{s['layer_speedup']:.2f}×", help="L / blocks computed")
-    m[4].metric("FLOPs spent", f"{s['flops_spent'] / s['flops_full']:.0%} of full",
+    m[4].metric("FLOPs spent, of full", f"{s['flops_spent'] / s['flops_full']:.0%}",
                 help=f"{charts.fmt_flops(s['flops_spent'])} of {charts.fmt_flops(s['flops_full'])} "
                      "(embeddings + blocks + exit heads)")
-    st.markdown(f"**Why:** {what_if.reason(tr, 0, exits)}.")
+    overturn.overturn_warning(tr, s["answer_block"], s["pred"], s["confidence"], label, top)
+    top.markdown(f"**Why:** {what_if.reason(tr, 0, exits)}.")
     c1, c2 = st.columns([3, 2])
     c1.plotly_chart(charts.class_band(probs, names, e0), key="pg_band")
     c2.plotly_chart(charts.flops_bar(s["flops_spent"], s["flops_full"], e0, b.n_blocks), key="pg_flops")

@@ -34,7 +34,7 @@ names = tr.label_names
 try:
     pol, exits = sel.policy, decide(sel.policy, tr)
 except ValueError as e:
-    st.warning(f"{e}", icon="⚠️")
+    st.warning(f"{e}", icon=":material/warning:")
     pol, exits = None, None
 coh = cohorts(tr, exits)
 
@@ -99,25 +99,34 @@ def figure(xy, pxy, how):
                                      method=how, group_labels=glabels, colors=colors, totals=totals)
 
 
-if "UMAP" in methods and method == "PCA":
-    projection.warm_umap()            # compile UMAP in the background while PCA is on screen
-slot = st.empty()
-if method == "UMAP" and not projection.is_cached(tid, block, "UMAP", tr.n):
-    xy, pxy = state.project(tr, tid, block, "PCA")
-    slot.plotly_chart(figure(xy, pxy, "PCA"), key="pt_preview")
-    with st.spinner(f"UMAP of {tr.n:,} points (first time for this block; cached afterwards)…"):
-        xy, pxy = state.project(tr, tid, block, "UMAP")
+flat = tr.n > 1 and not np.ptp(np.asarray(x_emb, dtype=np.float64), axis=0).any()
+event = None
+if flat:            # e.g. a trace recorded elsewhere without its optional `pooled` column: nothing to map
+    st.info(f"No map at block {block + 1}: every sample has the same {space} here"
+            + (" — this trace has no `pooled` column (the per-exit hidden states are optional in the exchange "
+               "format, core/trace_io.py), so there is nothing to project" if b.trace is not None else "")
+            + ". A map would put all the samples on one point. Pick a cohort below to list samples, or record the "
+            "trace with its pooled states.", icon=":material/map:")
 else:
-    xy, pxy = state.project(tr, tid, block, method)
-with slot.container():
-    event = st.plotly_chart(figure(xy, pxy, method), key="pt_scatter", on_select="rerun",
-                            selection_mode=("points", "box", "lasso"))
-st.caption("Click a sample, or pick the lasso or box in the chart's toolbar, to list samples below "
-           "(double-click the map to clear)."
-           + (" Each sample wears the colour of its first cohort in this order — "
-              + ", ".join(COHORT_LABELS[k] for k in COHORT_ORDER) + " — so a cohort's count on the map can be "
-              "smaller than in the headline, which counts a sample in every cohort it belongs to." if color == "cohort"
-              else ""))
+    if "UMAP" in methods and method == "PCA":
+        projection.warm_umap()            # compile UMAP in the background while PCA is on screen
+    slot = st.empty()
+    if method == "UMAP" and not projection.is_cached(tid, block, "UMAP", tr.n):
+        xy, pxy = state.project(tr, tid, block, "PCA")
+        slot.plotly_chart(figure(xy, pxy, "PCA"), key="pt_preview")
+        with st.spinner(f"UMAP of {tr.n:,} points (first time for this block; cached afterwards)…"):
+            xy, pxy = state.project(tr, tid, block, "UMAP")
+    else:
+        xy, pxy = state.project(tr, tid, block, method)
+    with slot.container():
+        event = st.plotly_chart(figure(xy, pxy, method), key="pt_scatter", on_select="rerun",
+                                selection_mode=("points", "box", "lasso"))
+    st.caption("Click a sample, or pick the lasso or box in the chart's toolbar, to list samples below "
+               "(double-click the map to clear)."
+               + (" Each sample wears the colour of its first cohort in this order — "
+                  + ", ".join(COHORT_LABELS[k] for k in COHORT_ORDER) + " — so a cohort's count on the map can be "
+                  "smaller than in the headline, which counts a sample in every cohort it belongs to."
+                  if color == "cohort" else ""))
 
 # ── the selected samples, and one sample's per-block trip ────────────────────────────────────────────
 picked = charts.picked_samples(getattr(event, "selection", None) if event is not None else None)

@@ -51,7 +51,7 @@ if tr.has_labels:
     st.plotly_chart(slice_charts.risk_and_speedup(table, rows=rows), key="sl_risk_fig")
 else:
     st.info("This data has no labels: accuracy and exit-induced errors per slice need a labelled split; prediction "
-            "depth below needs none.", icon="🏷️")
+            "depth below needs none.", icon=":material/label:")
 
 # ── when the model makes up its mind ─────────────────────────────────────────────────────────────────
 st.subheader("When the model makes up its mind")
@@ -126,7 +126,7 @@ if len(pins) == 2:
 # ── a guarantee for every slice ──────────────────────────────────────────────────────────────────────
 st.subheader("A threshold certified in every slice")
 if not isinstance(sel.policy, ThresholdPolicy) or not tr.has_labels:
-    st.info("Certifying needs a threshold policy (sidebar) and labelled data.", icon="ℹ️")
+    st.info("Certifying needs a threshold policy (sidebar) and labelled data.", icon=":material/info:")
     st.stop()
 c = st.columns(4)
 eps = float(widgets.number(c[0], "ε: largest risk in every slice", "sl_eps", 0.05, min_value=0.005, max_value=0.5,

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import streamlit as st
 
-from app import charts, sidebar, slices_panel, state, tuning, widgets
+from app import charts, sidebar, slices_panel, speed, state, tuning, widgets
 from app import params as P
 from core.analysis import (
     COHORTS,
@@ -19,6 +19,7 @@ from core.analysis import (
     per_exit_metric,
     task_metric,
 )
+from core.certify import report_rows as RR
 from core.policies import POLICIES, ThresholdPolicy, decide
 
 sel = state.current()
@@ -45,13 +46,14 @@ if not tr.has_labels:
     m = st.columns(4)
     m[0].metric("agrees with the final exit", f"{agree:.1%}", help="needs no labels: the early answer = the full "
                 "model's answer")
-    m[1].metric("layer speed-up L/ℓ̄", f"{c.layer_speedup:.3f}×")
+    k = speed.speed_metric(m[1], "layer speed-up L/ℓ̄", exits.exit_block, tr.n_blocks, c.layer_speedup)
     m[2].metric("FLOPs reduction", f"{c.flops_reduction:.1%}")
     m[3].metric("samples", f"{tr.n:,}")
+    speed.one_block_warning(k, tr.n_blocks, RR.rows_text(tr.n, sel.data.label))
     st.plotly_chart(charts.exit_histogram(exits.exit_block, tr.n_blocks, title=f"Exit block per sample — {sel.title}"),
                     key="thr_hist_nolabel")
     st.info("This data has no labels: accuracy, the Pareto chart, tuning and certification need the validation "
-            "split or a labelled upload.", icon="🏷️")
+            "split or a labelled upload.", icon=":material/label:")
     st.stop()
 
 mname = task_metric(tr)
@@ -66,12 +68,14 @@ c = cost(tr, exits)
 cur_metric = metric(mname, tr.labels, exits.pred)
 m = st.columns(5)
 m[0].metric(mlabel, f"{cur_metric:.4f}", **tuning.change_delta(cur_metric - final_metric))
-m[1].metric("layer speed-up L/ℓ̄", f"{c.layer_speedup:.3f}×")
+k = speed.speed_metric(m[1], "layer speed-up L/ℓ̄", exits.exit_block, tr.n_blocks, c.layer_speedup)
 m[2].metric("FLOPs reduction", f"{c.flops_reduction:.1%}")
 m[3].metric("average exit block ℓ̄", f"{c.avg_exit_block:.2f} of {tr.n_blocks}")
 m[4].metric("samples", f"{tr.n:,}")
-st.caption(f"These numbers are measured on {sel.data.label} — the data the threshold is looked at on. To choose "
-           "a threshold that holds on new data, tune or certify it below on one part and report on another.")
+speed.one_block_warning(k, tr.n_blocks, RR.rows_text(tr.n, sel.data.label))
+st.caption(f"These numbers are measured on {RR.rows_text(tr.n, sel.data.label)} — the data the threshold is looked "
+           "at on, so they are not held-out figures. To choose a threshold that holds on new data, tune or certify it "
+           "below on one part and report on another.")
 
 # ── every policy on one chart ────────────────────────────────────────────────────────────────────────
 sidebar.page_param("thr_x", "x", lambda raw: P.parse_choice(raw, list(charts.X_AXES), "layer_speedup", "x-axis"),
@@ -81,10 +85,19 @@ x = widgets.choice(st, "x-axis", list(charts.X_AXES), "thr_x", "layer_speedup", 
                    help="layer speed-up counts blocks; FLOPs reduction weighs them by their cost")
 sidebar.write_params({"x": x})
 front = pareto_front(sweep[sweep["policy"] != "oracle"], x=x, y="metric")
+same = state.same_decisions(tr, tid, json.dumps(fixed, sort_keys=True, default=str), fixed)
+titles = {n: POLICIES[n].title for n in POLICIES}
 fig = charts.pareto_chart(sweep, front, x=x, metric_label=mlabel, current=(sel.policy_name, sel.threshold),
-                          titles={n: POLICIES[n].title for n in POLICIES}, baseline=final_metric)
+                          titles=titles, baseline=final_metric, same=same)
 # a click applies its point once; the chart then starts afresh (a new key) so the same point can be clicked again
-event = st.plotly_chart(fig, key=f"thr_pareto_{ss.get('thr_gen', 0)}", on_select="rerun", selection_mode="points")
+event = st.plotly_chart(fig, key=f"thr_pareto_{ss.get('thr_gen', 0)}", on_select="rerun", selection_mode="points",
+                        config=charts.export_config(f"pareto-{b.name}-{sel.data.task or 'data'}", height=640))
+for rep in dict.fromkeys(same.values()):
+    twins = [titles[n] for n, r in same.items() if r == rep]
+    st.caption(f"**{', '.join([titles[rep]] + twins)}** make the same exit decisions on this data, up to float "
+               "rounding (each signal is a monotone function of the others here — for two classes, of the top "
+               f"probability), so they share one curve; a click on it applies {titles[rep]}, and the sidebar still "
+               "offers each of them.")
 pick = charts.picked_point(getattr(event, "selection", None) if event is not None else None)
 if pick is None:
     ss["thr_last_pick"] = None

@@ -32,7 +32,7 @@ if not b.binarized:
     st.info(f"**{b.name}** has no binarized layer (its config binarizes nothing), so there are no signs or α to "
             "show. " + (f"Pick a binarized model in the sidebar: {', '.join(binarized)}." if binarized else
                         "Train one with `python -m core.train --preset beex` (it binarizes attention and FFN) "
-                        "or `--binarize attention,ffn`."), icon="ℹ️")
+                        "or `--binarize attention,ffn`."), icon=":material/info:")
     size_row()
     st.stop()
 
@@ -54,7 +54,7 @@ st.subheader("What fine-tuning changed")
 layers = state.against_pretrained(b, b.key)
 if layers is None:
     st.info(f"{b.name}'s blocks do not have the pretrained MiniLM-L6 layout (it was trained from scratch), so there "
-            "are no starting weights to compare its signs with.", icon="ℹ️")
+            "are no starting weights to compare its signs with.", icon=":material/info:")
 else:
     flips = {x.name: x.flip_share for x in layers}
     total = flipped_share(layers)

@@ -16,6 +16,7 @@ from core.analysis.depth import (
     mean_kl,
     prediction_depth,
 )
+from core.analysis.equivalent import groups, same_decisions
 from core.analysis.failure import error_score, failure_auroc, failure_auroc_all
 from core.analysis.metrics import (
     COST_CONVENTIONS,
@@ -104,10 +105,10 @@ __all__ = ["BY", "COHORTS", "COHORT_LABELS", "COHORT_ORDER", "COST_CONVENTIONS",
            "cost", "crc_bound", "csv_column", "depth_counts", "depth_histogram", "depth_table",
            "destructive_overthinking", "embeddings_at", "error_score", "exit_fixed_errors", "exit_histogram",
            "exit_induced_errors", "exit_summary", "failure_auroc", "failure_auroc_all", "first_correct_block",
-           "fixed_sequence", "flips", "hb_p_values", "kl_sums", "kl_table", "kl_to_final", "largest_differences",
-           "loss", "make_slicing", "mean_kl", "metric", "metric_from_confusion", "metric_name", "need_labels",
-           "oracle_accuracy", "pareto_front", "pca_2d", "per_class_table", "per_exit_accuracy", "per_exit_metric",
-           "prediction_depth", "preds_path", "primary_cohort", "projection", "rows_label", "sample_frame",
-           "sample_table", "slice_sums", "slice_table", "smallest_epsilon", "split_halves", "stratified_rows",
-           "sweep", "sweep_all", "sweep_counts", "sweep_frame", "table_from_sums", "task_metric", "upper_bound",
-           "wasteful_overthinking"]
+           "fixed_sequence", "flips", "groups", "hb_p_values", "kl_sums", "kl_table", "kl_to_final",
+           "largest_differences", "loss", "make_slicing", "mean_kl", "metric", "metric_from_confusion",
+           "metric_name", "need_labels", "oracle_accuracy", "pareto_front", "pca_2d", "per_class_table",
+           "per_exit_accuracy", "per_exit_metric", "prediction_depth", "preds_path", "primary_cohort", "projection",
+           "rows_label", "same_decisions", "sample_frame", "sample_table", "slice_sums", "slice_table",
+           "smallest_epsilon", "split_halves", "stratified_rows", "sweep", "sweep_all", "sweep_counts",
+           "sweep_frame", "table_from_sums", "task_metric", "upper_bound", "wasteful_overthinking"]

@@ -2,6 +2,7 @@
 (store), and the standalone HTML report (report).  `python -m core.certify --model DIR --epsilon 0.01`.
 
 Other packages import this package, never its modules."""
+from core.certify import report_rows
 from core.certify.groups import group_guarantee_text, group_risk_counts, needed_n, risk_by_slice
 from core.certify.ltt import (
     METHODS,
@@ -26,5 +27,6 @@ from core.certify.store import certify as certify_store
 
 __all__ = ["Certificate", "METHODS", "RISKS", "certify", "certify_store", "crc_bound", "fixed_sequence",
            "group_guarantee_text", "group_risk_counts", "guarantee_text", "hb_p_values", "heldout_figures",
-           "holdout_warning", "needed_n", "realized", "report_html", "risk_by_slice", "risk_counts", "risk_figure",
-           "sample_risk", "smallest_epsilon", "smallest_epsilon_text", "threshold_report_html", "upper_bound"]
+           "holdout_warning", "needed_n", "realized", "report_html", "report_rows", "risk_by_slice", "risk_counts",
+           "risk_figure", "sample_risk", "smallest_epsilon", "smallest_epsilon_text", "threshold_report_html",
+           "upper_bound"]

@@ -164,8 +164,8 @@ def certify(trace: Trace, policy, epsilon: float, delta: float = 0.1, risk: str 
             method: str = "ltt", grid=None, groups=None) -> Certificate:
     """The fastest threshold of ``policy``'s grid (``type(policy).grid(trace)`` or ``grid``) whose risk
     on new data is certified ≤ ε by ``method`` on the calibration ``trace`` (see the module docstring).
-    ``groups`` (a core.slices name or Slicing, or one value per sample): ≤ ε in every slice at once, a
-    ``core.certify_groups.GroupCertificate``."""
+    ``groups`` (a core.analysis.slices name or Slicing, or one value per sample): ≤ ε in every slice at once, a
+    ``core.certify.groups.GroupCertificate``."""
     pol, thr = certify_grid(trace, policy, epsilon, delta, risk, method, grid)
     if groups is not None:
         return certify_by_group(trace, pol, thr, epsilon, delta, risk, method, groups)

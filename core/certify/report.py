@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from core.analysis import exit_induced_errors, metric, pareto_front, sweep, sweep_all, task_metric
+from core.certify import report_rows as RR
 from core.policies import POLICIES, Policy, ThresholdPolicy, decide, make_policy
 from core.trace import Trace
 
@@ -89,7 +90,9 @@ def heldout_figures(trace: Trace, policy: ThresholdPolicy, threshold: float | No
                "exit_fixed_errors": 0.0}
     else:
         row = sweep(trace, policy, [threshold]).iloc[0].to_dict()
-    return {"samples": trace.n, f"full-model {name}": full, f"{name} at the threshold": row["metric"],
+    k = None if threshold is None else RR.single_block(decide(policy.replace(threshold=threshold), trace).exit_block)
+    one = {} if k is None or k == trace.n_blocks else {"what it is": RR.equivalent_text(k, trace.n_blocks)}
+    return {**one, "samples": trace.n, f"full-model {name}": full, f"{name} at the threshold": row["metric"],
             f"{name} drop (points)": 100 * (full - row["metric"]), "layer speed-up (×)": row["layer_speedup"],
             "FLOPs reduction": row["flops_reduction"],
             "exit-induced errors (early wrong, final right)": row["exit_induced_errors"],
@@ -97,7 +100,7 @@ def heldout_figures(trace: Trace, policy: ThresholdPolicy, threshold: float | No
             "exit-induced error rate": row["exit_induced_errors"] / trace.n if trace.n else float("nan")}
 
 
-def pareto_figure(trace: Trace, policy: ThresholdPolicy, threshold: float | None) -> go.Figure:
+def pareto_figure(trace: Trace, policy: ThresholdPolicy, threshold: float | None, tag: str = "held-out") -> go.Figure:
     """Task metric against layer speed-up: the policy's grid, every policy's Pareto front, the full model
     and the chosen threshold."""
     name = task_metric(trace)
@@ -119,7 +122,7 @@ def pareto_figure(trace: Trace, policy: ThresholdPolicy, threshold: float | None
         r = sweep(trace, policy, [threshold]).iloc[0]
         fig.add_trace(go.Scatter(x=[r["layer_speedup"]], y=[r["metric"]], mode="markers", name="chosen threshold",
                                  marker={"size": 16, "color": "#e8590c", "symbol": "star"}))
-    fig.update_layout(xaxis_title="layer speed-up L/ℓ̄ (×)", yaxis_title=f"{name} (held-out)", height=420,
+    fig.update_layout(xaxis_title="layer speed-up L/ℓ̄ (×)", yaxis_title=f"{name} ({tag})", height=420,
                       margin={"t": 30}, legend={"orientation": "h", "y": -0.2})
     return fig
 
@@ -173,25 +176,40 @@ def _certificate_section(cert: CertificateLike | None, guarantee: str, curve: pd
 def threshold_report_html(trace: Trace, policy: Policy | str, threshold: float | None = None, *, model: str,
                           data: str = "", certificate: CertificateLike | None = None, guarantee: str = "",
                           curve: pd.DataFrame | None = None, notes: tuple[str, ...] = (),
-                          title: str = "ExitLens threshold report") -> str:
+                          title: str = "ExitLens threshold report", rows: str = "", held_out: bool = True) -> str:
     """The report as one HTML string. ``trace``: the held-out (report) split; ``policy``: a threshold policy
     (name or instance: its threshold is ignored, its other parameters kept); ``threshold``: the chosen one
     (None: the full model); ``certificate``/``guarantee``/``curve``: the certificate, its sentence and its
-    risk curve (``RiskCurve.to_frame()``), when the threshold was certified; ``notes``: warnings shown on top."""
+    risk curve (``RiskCurve.to_frame()``), when the threshold was certified; ``notes``: warnings shown on top;
+    ``rows``: which rows ``trace`` is (count and split, core.certify.report_rows.rows_text); ``held_out``: whether
+    ``threshold`` was chosen on other rows. When the certificate's threshold is not ``threshold``, both are
+    documented, each with its figures on the same rows."""
     pol = _template(policy, trace)
     params = {k: v for k, v in pol.params.items() if k != "threshold"}
     chosen = "full model (every block)" if threshold is None else f"{pol.symbol} = {threshold:.6g}"
-    how = ("certified on a calibration split" if certificate is not None else "chosen by the user")
+    cert_thr = certificate.threshold if certificate is not None else None
+    differs = certificate is not None and not RR.same_threshold(threshold, cert_thr)
+    how = RR.how_chosen(threshold, cert_thr, certificate is not None, pol.symbol)
+    rows = rows or RR.rows_text(trace.n, data or trace.meta.get("task", ""))
+    tag = "held-out" if held_out else "report rows"
     cert_html, risk_fig = _certificate_section(certificate, guarantee, curve, pol.direction)
-    figs = [pareto_figure(trace, pol, threshold)] + ([risk_fig] if risk_fig is not None else [])
+    figs = [pareto_figure(trace, pol, threshold, tag)] + ([risk_fig] if risk_fig is not None else [])
     divs = [f.to_html(full_html=False, include_plotlyjs=False, config=_CONFIG) for f in figs]
     warnings = "".join(f'<div class="warn">{_e(n)}</div>' for n in notes)
-    setup = _table([("model", model), ("data (held-out split)", data or trace.meta.get("task", "")),
+    setup = _table([("model", model), ("data", data or trace.meta.get("task", "")), ("report rows", rows),
                     ("samples", trace.n), ("blocks", trace.n_blocks), ("classes", ", ".join(trace.label_names))])
     policy_rows = [("policy", f"{pol.title} ({pol.name})"), ("paper", pol.paper),
                    ("parameters", json.dumps(params, default=lambda v: np.asarray(v).tolist())),
                    ("threshold", chosen), ("how it was chosen", how)]
-    held = _table(list(heldout_figures(trace, pol, threshold).items()))
+    head, sentence = RR.figures_heading(held_out, rows)
+    held = f"<h2>{_e(head)}</h2><p class=\"muted\">{_e(sentence)}</p>" + _table(
+        list(heldout_figures(trace, pol, threshold).items()))
+    if differs:
+        cert_chosen = "the full model (every block)" if cert_thr is None else f"{pol.symbol} = {cert_thr:.6g}"
+        policy_rows.append(("certified threshold (not applied)", cert_chosen))
+        head, sentence = RR.figures_heading(True, rows)
+        held += (f"<h3>The certified threshold, {_e(cert_chosen)}, on the same rows</h3>"
+                 f"<p class=\"muted\">{_e(sentence)}</p>" + _table(list(heldout_figures(trace, pol, cert_thr).items())))
     risk_block = f"<h3>Risk along the grid</h3>{divs[1]}" if len(divs) > 1 else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{_e(title)} · {_e(model)}</title>
@@ -204,10 +222,9 @@ def threshold_report_html(trace: Trace, policy: Policy | str, threshold: float |
 <h2>Model and data</h2>{setup}
 <h2>Policy and threshold</h2>{_table(policy_rows)}
 <h2>Guarantee</h2>{cert_html}{risk_block}
-<h2>Held-out figures</h2>
-<p class="muted">Measured on the report split, which the threshold was not chosen on.</p>{held}
-<h2>Speed against quality (held-out)</h2>{divs[0]}
-<h2>Samples the early exit got wrong (held-out)</h2>{_examples(trace, pol, threshold)}
+{held}
+<h2>Speed against quality ({tag}: {_e(rows)})</h2>{divs[0]}
+<h2>Samples the early exit got wrong ({tag})</h2>{_examples(trace, pol, threshold)}
 <p class="muted">Generated by ExitLens.</p>
 </body></html>
 """

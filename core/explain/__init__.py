@@ -4,6 +4,7 @@
 Other packages import this package, never its modules."""
 from core.explain import hf_backend
 from core.explain.counterfactual import KINDS, Edit, candidates, counterfactuals, substitution_table
+from core.explain.read_window import read_prefix, word_context
 from core.explain.salience import (
     METHODS,
     Backend,
@@ -20,5 +21,5 @@ from core.explain.salience import (
 )
 
 __all__ = ["Backend", "Edit", "KINDS", "METHODS", "Salience", "Tokens", "attention", "attention_weights", "backend",
-           "candidates", "counterfactuals", "encode_words", "hf_backend", "merge_to_words", "rollout", "salience",
-           "staged_exit_logits", "substitution_table"]
+           "candidates", "counterfactuals", "encode_words", "hf_backend", "merge_to_words", "read_prefix", "rollout",
+           "salience", "staged_exit_logits", "substitution_table", "word_context"]

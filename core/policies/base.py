@@ -289,7 +289,10 @@ class ThresholdPolicy(Policy):
         what = self.signal_name()
         hit, miss = ("<", "≥") if self.direction == "below" else ("≥", "<")
         sym = self.symbol if np.ndim(self.threshold) == 0 else f"{self.symbol}_i"
+        if len(self.symbol) > 2 and self.symbol.isalpha():     # a word (FastBERT's "speed"): not an equation
+            sym = f"the {self.symbol} threshold"
         first = self.min_block
+        eq = " " if sym.startswith("the ") else " = "
         before = ""
         if e > first:
             span = f"block {first + 1}" if e == first + 1 else f"blocks {first + 1}–{e}"
@@ -297,12 +300,12 @@ class ThresholdPolicy(Policy):
         early = f"; blocks 1–{first} may not exit" if first > 0 else ""
         fired = exits.fired is None or bool(exits.fired[i])
         if fired:
-            return (f"exited at block {e + 1}: {what} {_num(s[e], fmt)} {hit} {sym} = "
+            return (f"exited at block {e + 1}: {what} {_num(s[e], fmt)} {hit} {sym}{eq}"
                     f"{_num(thr[e], fmt)}{before}{early}")
         a = int(exits.answer_block[i])
         answer = "" if a == e else f"; block {a + 1} answers (the policy's fallback)"
         vals = _values(s[first:], fmt)
-        return (f"ran all {trace.n_blocks} blocks: {what} never went {hit} {sym} = {_num(thr[-1], fmt)} "
+        return (f"ran all {trace.n_blocks} blocks: {what} never went {hit} {sym}{eq}{_num(thr[-1], fmt)} "
                 f"(blocks {first + 1}–{trace.n_blocks}: {vals}){early}{answer}")
 
     def signal_name(self) -> str:

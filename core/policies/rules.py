@@ -137,7 +137,7 @@ class Margin(ThresholdPolicy):
     name = "margin"
     title = "Margin (top-1 − top-2)"
     paper = "margin sampling, Scheffer et al. IDA 2001 (as an exit confidence)"
-    colour = "#5c940d"
+    colour = "#e64980"
     signal_key = "margin"
     formula = "exit at the first block with p_i(1) − p_i(2) ≥ m"
     direction = "above"
@@ -304,7 +304,7 @@ class LearnedExit(ThresholdPolicy):
 
     name = "lte"
     title = "Learned exit (BERxiT)"
-    colour = "#0c8599"
+    colour = "#8f5b2e"
     signal_key = "lte"
     formula = "exit at the first block whose learn-to-exit score u_i < τ"
     default_threshold = 0.5

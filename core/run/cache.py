@@ -68,6 +68,14 @@ def trace_for(model_dir, task: str, split: str = "validation", limit: int | None
             return Trace.load(path)
         except TraceError:
             path.unlink(missing_ok=True)      # damaged: record it again
+    from core.run.shipped import shipped_trace  # shipped with the model (assets/traces): no recording
+    shipped = None
+    if precision == "fp32":
+        from core.run.shipped import shipped_file
+        whole = shipped_file(model_dir, task, split, RECORDER_VERSION)
+        shipped = shipped_trace(whole if limit is None else f"{whole}#{limit}", whole, limit)
+    if shipped is not None:
+        return shipped
     model = checkpoint.load(model_dir)
     tok = checkpoint.load_tokenizer(model_dir)
     texts, texts_b, labels, meta = recording_inputs(model_dir, task, split, limit)

@@ -74,7 +74,10 @@ def read_trace(source, name: str | None = None) -> Trace:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "trace"
             path.write_bytes(data if isinstance(data, bytes) else bytes(data))
-            return _read_path(path, name)
+            try:
+                return _read_path(path, name)
+            except TraceError as e:          # a reader's own message may hold the temporary path: name the upload
+                raise TraceError(str(e).replace(str(path), name).replace(str(tmp), "")) from None
     path = Path(source).expanduser()
     if path.is_dir():                     # a store written by `core.inference record --out` (core.trace.store)
         return TraceStore(path).to_trace()

@@ -1,0 +1,49 @@
+"""What part of a long text a model reads — so a search over its words can stop where the model stops.
+
+A model reads ``max_len`` tokens (special tokens included); the words after that cannot change its answer. For a
+counterfactual search over a 5,000-word text only the first ~100 words matter: :func:`read_prefix` gives them.
+:func:`word_context` says which of several equal words an edit touches ("delete 'I'" — which "I"?).
+"""
+from __future__ import annotations
+
+from core.explain.counterfactual import _words
+from core.model import encode_one, stateless_copy, truncated_lengths
+
+
+def _cut(tokenizer, text: str, keep: int) -> str:
+    """``text`` up to the end of its ``keep``-th token, extended to the end of that word."""
+    enc = tokenizer.encode(str(text), add_special_tokens=False)
+    if keep >= len(enc.ids):
+        return text
+    end = enc.offsets[keep - 1][1] if keep > 0 else 0
+    while end < len(text) and not text[end].isspace():
+        end += 1
+    return text[:end]
+
+
+def read_prefix(tokenizer, text: str, text_b: str | None = None, max_len: int = 128) -> tuple[str, str | None]:
+    """(the part of ``text`` the model reads, the part of ``text_b``): each whole, or cut after the last word the
+    model reads (a word it reads only the start of is kept whole)."""
+    _, info = encode_one(tokenizer, text, text_b, max_len)
+    if not info.truncated:
+        return text, text_b
+    tok = stateless_copy(tokenizer) if tokenizer.truncation is not None or tokenizer.padding is not None else tokenizer
+    pair = text_b is not None
+    len_a = len(tok.encode(str(text), add_special_tokens=False).ids)
+    len_b = len(tok.encode(str(text_b), add_special_tokens=False).ids) if pair else 0
+    keep_a, keep_b = truncated_lengths(len_a, len_b, max_len - tok.num_special_tokens_to_add(pair))
+    return _cut(tok, text, keep_a), (_cut(tok, text_b, keep_b) if pair else None)
+
+
+def word_context(text: str, position: int, width: int = 3) -> str | None:
+    """When the word at ``position`` (core.explain.counterfactual's word index) occurs more than once in ``text``: "word
+    k of n: “… the words around it …”", else None (the word alone says where it is)."""
+    words = _words(text)
+    if not 0 <= position < len(words):
+        return None
+    w = words[position][2].lower()
+    if sum(x[2].lower() == w for x in words) < 2:
+        return None
+    lo, hi = max(0, position - width), min(len(words), position + width + 1)
+    around = text[words[lo][0]:words[hi - 1][1]]
+    return (f"word {position + 1} of {len(words)}: “{'… ' if lo else ''}{around}{' …' if hi < len(words) else ''}”")
