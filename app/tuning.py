@@ -190,7 +190,8 @@ def certified_section(sel: Selection, tr: Trace, mlabel: str) -> None:
                 help=f"calibrated on {cal_what}")
     m[1].metric("risk bound", f"{cert.bound:.4f}", help=f"empirical on calibration: {cert.empirical_risk:.4f}")
     m[2].metric("realized risk", f"{real.risk:.4f}", help=f"on the report data: {rep_what}",
-                delta=f"{'within' if real.within else 'above'} ε", delta_color="normal" if real.within else "inverse")
+                delta=f"{'within' if real.within else 'above'} ε", delta_color="normal" if real.within else "inverse",
+                delta_arrow="off")                        # a verdict, not a change: no arrow
     m[3].metric(f"{mlabel}, report data", f"{real.metric:.4f}",
                 help=f"on the report data ({rep_what}): full model {real.full_metric:.4f} → {real.metric:.4f} at the "
                      f"certified threshold; layer speed-up {real.layer_speedup:.2f}×",

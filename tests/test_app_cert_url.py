@@ -42,3 +42,9 @@ def test_nonsense_in_the_url_is_said_and_replaced(make_app):
     assert at.selectbox(key="thr_method").value == "ltt"
     said = " ".join(w.value for w in at.warning)
     assert "clamped to 0.5" in said and "Unknown method 'magic'" in said
+
+
+def test_the_realized_risk_verdict_has_no_arrow(make_app):
+    at = make_app(page="thresholds", policy="entropy")
+    real = next(m for m in at.metric if m.label == "realized risk")
+    assert real.proto.delta in ("within ε", "above ε") and real.proto.direction == 2      # NONE: not a change

@@ -1,5 +1,6 @@
-"""The shipped models open the Threshold debugger within a few seconds on a fresh machine (issue 20, item 7): their
-dev and calibration traces ship in assets/traces, so nothing is recorded — ≤ 5 s after the model is loaded."""
+"""The shipped models open the Threshold debugger (and the Prototypes page) within a few seconds on a fresh machine
+(issue 20, item 7): their dev and calibration traces ship in assets/traces, so nothing is recorded — ≤ 5 s after
+the model is loaded."""
 import time
 
 import pytest
@@ -28,10 +29,11 @@ def test_threshold_debugger_opens_cold_from_the_shipped_traces(tmp_path, monkeyp
         at.switch_page("views/learn.py")
         at.run()                                               # the model is loaded here
         assert not at.exception, [e.value for e in at.exception]
-        t0 = time.perf_counter()
-        at.switch_page("views/thresholds.py").run()
-        took[model] = time.perf_counter() - t0
-        assert not at.exception and not at.error, [e.value for e in list(at.exception) + list(at.error)]
-        assert any(m.label == "samples" for m in at.metric)
+        for page, metric in (("thresholds", "samples"), ("prototypes", "oracle accuracy")):
+            t0 = time.perf_counter()
+            at.switch_page(f"views/{page}.py").run()
+            took[model, page] = time.perf_counter() - t0
+            assert not at.exception and not at.error, [e.value for e in list(at.exception) + list(at.error)]
+            assert any(m.label == metric for m in at.metric), page
     assert not list((cache / "traces").glob("*.npz")), "a trace was recorded instead of read from assets/traces"
     assert max(took.values()) <= 5.0, took
