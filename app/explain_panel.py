@@ -44,7 +44,7 @@ def salience(_bundle: ModelBundle, model_id: str, text: str, text_b: str | None,
 def attention(_bundle: ModelBundle, model_id: str, text: str, text_b: str | None) -> tuple[np.ndarray, list[str]]:
     """(L, H, T, T) attention weights and the T word pieces they are over ([CLS]/[SEP] included)."""
     maps = explain.attention(_bundle.model, _bundle.tokenizer, text, text_b)
-    tokens = explain.encode_words(_bundle.tokenizer, text, text_b, explain.backend(_bundle.model).max_len).tokens
+    tokens = explain.encode_words(_bundle.tokenizer, text, text_b, explain.max_tokens(_bundle.model)).tokens
     return maps, tokens
 
 

@@ -138,7 +138,7 @@ def test_salience_and_attention_explain_imported_models(imported):
     the function integrated gradients differentiates (word-table rows → each exit's logits) is the model."""
     from transformers import AutoModelForSequenceClassification
 
-    from core.explain import attention, backend, salience
+    from core.explain import attention, exit_logits, salience
 
     _kind, src, res = imported
     model, tok = checkpoint.load(res.out), checkpoint.load_tokenizer(res.out)
@@ -150,12 +150,11 @@ def test_salience_and_attention_explain_imported_models(imported):
         want = ref(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"], output_attentions=True).attentions
     per_block = len(want) // model.cfg.n_blocks                           # ALBERT: two layers per block
     assert np.allclose(maps, np.stack([want[i * per_block][0].numpy() for i in range(model.cfg.n_blocks)]), atol=1e-5)
-    be = backend(model)                   # what IG differentiates: exit b's logits as a function of the word rows
-    blocks = torch.arange(model.cfg.n_blocks)
+    blocks = torch.arange(model.cfg.n_blocks)  # what IG differentiates: exit b's logits as a function of the rows
     rows = lambda t: t.expand(len(blocks), -1)
     with torch.no_grad():
-        staged = be.exit_logits(be.word_embeddings(rows(ids["input_ids"])), rows(ids["attention_mask"]),
-                                rows(ids["token_type_ids"]), blocks)                      # (L, K)
+        staged = exit_logits(model, model.word_embeddings(rows(ids["input_ids"])), rows(ids["attention_mask"]),
+                             rows(ids["token_type_ids"]), blocks)                         # (L, K)
     assert np.allclose(staged.numpy(), record(model, tok, [text]).logits[0], atol=1e-5)
     sal = salience(model, tok, text, method="ig", steps=32)
     assert sal.word_scores.shape == (model.cfg.n_blocks, len(sal.words)) and np.isfinite(sal.word_scores).all()

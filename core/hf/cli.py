@@ -12,15 +12,14 @@ CLI:
     python -m core.hf import SRC --task sst2 --out DIR [--exits own-head|probe] [--limit N] [--finetune E]
     python -m core.hf inspect SRC
 
-The model wrapper is core.model.families (exits, prototypes, save format), the import steps core.hf.importer, the
-salience/attention backend core.explain.hf_backend (registered by importing this module).
+The model wrapper is core.model.families (exits, prototypes, save format; it implements core.model's
+MultiExitModel interface, which recording and the explainers use), the import steps core.hf.importer.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from core.explain import hf_backend as hf_explain  # noqa: F401  (registers HFMultiExit with core.explain.salience's explainers)
 from core.hf.importer import (
     EXIT_MODES,
     ImportResult,

@@ -37,6 +37,7 @@ from core.model import (
     HFExitConfig,
     HFModelError,
     HFMultiExit,
+    TokenizerContract,
     checkpoint,
     family,
     need_transformers,
@@ -147,8 +148,8 @@ def _check_loaded(src: str, loading: dict) -> None:
 
 
 def load_source(info: SourceInfo):
-    """(the transformers model in eval mode, its fast tokenizer as a stateless ``tokenizers.Tokenizer``,
-    whether that tokenizer feeds token_type_ids to the model)."""
+    """(the transformers model in eval mode, its fast tokenizer as a stateless ``tokenizers.Tokenizer``, the
+    tokenizer's contract: pad id, padding side, special ids and whether it feeds token_type_ids)."""
     from tokenizers import Tokenizer
     from transformers import (
         AutoModel,
@@ -175,7 +176,14 @@ def load_source(info: SourceInfo):
     tokenizer = Tokenizer.from_str(backend.to_str())
     tokenizer.no_truncation()
     tokenizer.no_padding()
-    return hf.eval(), tokenizer, "token_type_ids" in tok.model_input_names
+    return hf.eval(), tokenizer, tokenizer_contract(tok, hf.config)
+
+
+def tokenizer_contract(tok, config) -> TokenizerContract:
+    """The source tokenizer's own pad id (else the config's), padding side and special ids — never a token's name."""
+    pad = tok.pad_token_id if tok.pad_token_id is not None else getattr(config, "pad_token_id", None)
+    return TokenizerContract(int(pad or 0), str(getattr(tok, "padding_side", "right") or "right"),
+                             tuple(int(i) for i in tok.all_special_ids), "token_type_ids" in tok.model_input_names)
 
 
 def exit_plan(info: SourceInfo, exits: str, n_classes: int, finetune: bool) -> tuple[list[str], bool]:
@@ -195,7 +203,7 @@ def exit_plan(info: SourceInfo, exits: str, n_classes: int, finetune: bool) -> t
 
 
 def wrap(hf, info: SourceInfo, exits: str, exit_heads: list[str], probe_dense: bool, n_classes: int,
-         token_types: bool = True) -> HFMultiExit:
+         contract: TokenizerContract | None = None) -> HFMultiExit:
     """The transformers model as an HFMultiExit: own head copied from its classifier, probes zero (or, with
     ``probe_dense``, copies of the own head), no prototypes yet."""
     fam = family(info.model_type)
@@ -205,6 +213,7 @@ def wrap(hf, info: SourceInfo, exits: str, exit_heads: list[str], probe_dense: b
     hf_config = json.loads(c.to_json_string(use_diff=False))
     roberta_offset = (c.pad_token_id + 1) if fam.position_offset else 0
     emb = int(getattr(c, "embedding_size", 0) or 0)
+    contract = contract or TokenizerContract(int(c.pad_token_id or 0))
     cfg = HFExitConfig(
         model_type=info.model_type, hf_config=hf_config, exit_heads=list(exit_heads), n_blocks=info.n_layers,
         n_classes=n_classes, hidden=info.hidden, ffn=int(getattr(c, fam.ffn_key)),
@@ -212,7 +221,8 @@ def wrap(hf, info: SourceInfo, exits: str, exit_heads: list[str], probe_dense: b
         exits=exits,
         probe_dense=probe_dense, layers_per_block=int(getattr(c, "inner_group_num", 1) or 1),
         emb_size=emb if emb and emb != info.hidden else 0, pooling=info.pooling,
-        pad_id=int(c.pad_token_id or 0), token_types=token_types and int(getattr(c, "type_vocab_size", 1)) > 1,
+        pad_id=contract.pad_id, padding_side=contract.padding_side, special_ids=list(contract.special_ids),
+        token_types=contract.token_types and int(getattr(c, "type_vocab_size", 1)) > 1,
         source=info.src)
     model = HFMultiExit(cfg, base).eval()
     with torch.no_grad():
@@ -315,8 +325,8 @@ def import_model(src, task: str, out, exits: str = "own-head", *, limit: int | N
     n_classes = t.num_labels
     exit_heads, dense = exit_plan(info, exits, n_classes, finetune_epochs > 0)
     report("load", 0, 1)
-    hf, tokenizer, token_types = load_source(info)
-    model = wrap(hf, info, exits, exit_heads, dense, n_classes, token_types)
+    hf, tokenizer, contract = load_source(info)
+    model = wrap(hf, info, exits, exit_heads, dense, n_classes, contract)
     report("load", 1, 1)
     seconds["load"] = time.perf_counter() - t0
     ds = _fit_rows(task, limit, seed)

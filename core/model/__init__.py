@@ -27,10 +27,10 @@ from core.model.checkpoint import (
 )
 from core.model.config import PRESETS, ModelConfig, preset
 from core.model.encoder import (
-    EncoderOutput,
     MultiExitEncoder,
     SelfAttention,
     SLFNBlock,
+    attention_weights,
     pool,
     prototype_distance,
 )
@@ -45,11 +45,20 @@ from core.model.families import (
     need_transformers,
     strip_pooler,
 )
+from core.model.interface import (
+    BlockContext,
+    EncoderOutput,
+    ExitOutput,
+    MultiExitBase,
+    MultiExitModel,
+    additive_bias,
+)
 from core.model.minilm import load_minilm, model_dir, task_texts, task_token_ids, trim_vocab
 from core.model.slenderize import slenderize, taylor_scores, truncate_positions
 from core.model.tokenizer import (
     SPECIAL_TOKENS,
     TokenInfo,
+    TokenizerContract,
     encode_batch,
     encode_one,
     load_minilm_tokenizer,
@@ -70,7 +79,9 @@ from core.model.weights import (
     stored_dtype_bytes,
 )
 
-__all__ = ["BinaryEmbedding", "BinaryLinear", "CheckpointError", "ClassMeans", "EncoderOutput", "FAMILIES",
+__all__ = ["BlockContext", "ExitOutput", "MultiExitBase", "MultiExitModel", "TokenizerContract", "additive_bias",
+           "attention_weights", "BinaryEmbedding", "BinaryLinear", "CheckpointError", "ClassMeans", "EncoderOutput",
+           "FAMILIES",
            "HFExitConfig", "HFModelError", "HFMultiExit", "HF_FORMAT", "ModelConfig", "MultiExitEncoder", "PRESETS",
            "SLFNBlock", "SPECIAL_TOKENS", "SelfAttention", "TokenInfo", "against_reference", "approx_sign",
            "approx_sign_curves", "binarize_weight", "checkpoint", "disk_bytes", "encode_batch", "encode_one",

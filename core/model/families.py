@@ -1,13 +1,13 @@
-"""A Hugging Face encoder classifier as a multi-exit model: the interface of core.model.encoder.MultiExitEncoder.
+"""A Hugging Face encoder classifier as a multi-exit model (core.model.interface.MultiExitModel).
 
 ``HFMultiExit`` wraps the *base* model of a ``transformers`` sequence classifier (BERT, DistilBERT, RoBERTa,
-XLM-R/CamemBERT, ELECTRA, ALBERT) and puts an exit after every layer, so that ``core.inference.record`` and
-``core.inference.early_exit`` run it unchanged:
+XLM-R/CamemBERT, ELECTRA, ALBERT) and puts an exit after every layer; it supplies the interface's pieces and
+inherits its loops (core.model.interface.MultiExitBase):
 
-    embed(ids, token_types) → (B, T, D)      the family's embeddings (+ ELECTRA's / ALBERT's E→D projection)
-    attention_bias(mask)    → (B, 1, 1, T)   additive mask; HF's eager and sdpa attention both add it
-    blocks[i](h, bias)      → (B, T, D)      HF layer i (ALBERT: the shared layer group layer i runs)
-    exit(i, h, mask)        → ExitOutput     pooled state → exit head i; distances to the class means
+    embed / embed_rows      the family's embeddings (+ ELECTRA's / ALBERT's E→D projection)
+    context(mask, h)        the additive (B, 1, 1, T) bias HF's eager and sdpa attention both add
+    block(i, h, ctx)        HF layer i (ALBERT: the shared layer group layer i runs)
+    exit(i, h, mask)        pooled state → exit head i; distances to the class means
 
 Exit heads (``HFExitConfig.exit_heads``):
     "own"    the model's own classifier with its pooler/dense layer, read off every layer's [CLS] state: the
@@ -38,7 +38,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.model.encoder import EncoderOutput, ExitOutput, pool, prototype_distance
+from core.model.encoder import pool, prototype_distance
+from core.model.interface import BlockContext, ExitOutput, MultiExitBase
+from core.model.tokenizer import TokenizerContract
 
 FORMAT = "exitlens-hf/1"
 ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu, "gelu": F.gelu}
@@ -65,6 +67,7 @@ class Family:
     embed_proj: str | None = None   # E→D projection after the embeddings
 
 
+_ATTN = {"distilbert": ("attention", "q_lin", "k_lin"), "albert": ("attention", "query", "key")}
 _ROBERTA = Family("encoder.layer", True, "classifier.dense", "classifier.out_proj", "tanh", position_offset=True)
 FAMILIES: dict[str, Family] = {
     "bert": Family("encoder.layer", True, "bert.pooler.dense", "classifier", "tanh"),
@@ -105,6 +108,8 @@ class HFExitConfig:
     proto_dim: int = 0                     # = hidden when class-mean prototypes exist
     proto_distance: str = "sqeuclidean"
     pad_id: int = 0
+    padding_side: str = "right"            # the source tokenizer's padding side
+    special_ids: list = field(default_factory=list)   # the source tokenizer's special token ids
     token_types: bool = True               # segment ids reach the embeddings (what the HF tokenizer feeds)
     source: str = ""
     format: str = FORMAT
@@ -189,7 +194,7 @@ class _Block:
 
 # the model
 
-class HFMultiExit(nn.Module):
+class HFMultiExit(MultiExitBase):
     """A transformers base model with an exit after every layer (see the module docstring).
 
     Shape:
@@ -226,22 +231,51 @@ class HFMultiExit(nn.Module):
     def head(self, i: int) -> nn.Module:
         return self.own_head if self.cfg.exit_heads[i] == "own" else self.probes[i]
 
-    # the pieces core.inference runs one at a time
-    def embed(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        emb = self.backbone.embeddings
-        if self.cfg.family.token_types:
-            # as the source's own tokenizer feeds the model: RoBERTa (one segment) and v5 ALBERT get zeros
-            if token_type_ids is None or not self.cfg.token_types:
-                token_type_ids = torch.zeros_like(input_ids)
-            h = emb(input_ids=input_ids, token_type_ids=token_type_ids)
-        else:
-            h = emb(input_ids)                                  # DistilBERT has no segment embedding
+    # the pieces of core.model.interface.MultiExitModel (the loops are MultiExitBase's)
+    @property
+    def contract(self) -> TokenizerContract:
+        c = self.cfg
+        return TokenizerContract(int(c.pad_id), c.padding_side, tuple(c.special_ids),
+                                 c.family.token_types and c.token_types)
+
+    def word_embeddings(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.backbone.embeddings.word_embeddings(input_ids)
+
+    def _types(self, token_type_ids, like: torch.Tensor) -> torch.Tensor:
+        # as the source's own tokenizer feeds the model: RoBERTa (one segment) and v5 ALBERT get zeros
+        if token_type_ids is None or not self.cfg.token_types:
+            return torch.zeros(like.shape[:2], dtype=torch.long, device=like.device)
+        return token_type_ids
+
+    def _project(self, h: torch.Tensor) -> torch.Tensor:
         return self.backbone.get_submodule(self._embed_proj)(h) if self._embed_proj is not None else h
 
-    @staticmethod
-    def attention_bias(attention_mask: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
-        """(B, T) 1/0 mask → additive (B, 1, 1, T) bias, the form HF's eager and sdpa attention add."""
-        return (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+    def embed(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        emb = self.backbone.embeddings                 # from the ids: RoBERTa's positions skip its padding
+        if self.cfg.family.token_types:
+            return self._project(emb(input_ids=input_ids, token_type_ids=self._types(token_type_ids, input_ids)))
+        return self._project(emb(input_ids))           # DistilBERT has no segment embedding
+
+    def embed_rows(self, e: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, E) word-table rows → (B, T, D): the embeddings after their table lookup (``inputs_embeds``)."""
+        emb = self.backbone.embeddings
+        if self.cfg.family.token_types:
+            return self._project(emb(inputs_embeds=e, token_type_ids=self._types(token_type_ids, e)))
+        return self._project(emb(None, inputs_embeds=e))
+
+    def block(self, i: int, h: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
+        return self.blocks[i](h, ctx["bias"])
+
+    def block_attention(self, i: int, h: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
+        """softmax(q kᵀ·scaling + bias) from block i's (ALBERT: its first layer's) own q/k projections: the
+        model's attention kernel is never switched, so a shared model is untouched."""
+        path, q_name, k_name = _ATTN.get(self.cfg.model_type, ("attention.self", "query", "key"))
+        layer = self.blocks[i].layer
+        layer = layer.albert_layers[0] if self.cfg.model_type == "albert" else layer
+        att = layer.get_submodule(path)
+        q, k = (getattr(att, name)(h).unflatten(-1, (-1, att.attention_head_size)).transpose(1, 2)
+                for name in (q_name, k_name))                                          # (B, H, T, Dh)
+        return torch.softmax(q @ k.transpose(-1, -2) * att.scaling + ctx["bias"], dim=-1)
 
     def exit(self, i: int, h: torch.Tensor, attention_mask: torch.Tensor) -> ExitOutput:
         pooled = pool(h, attention_mask, self.cfg.pooling)                 # (B, D)
@@ -251,22 +285,6 @@ class HFMultiExit(nn.Module):
             emb = pooled
             dist = prototype_distance(pooled, self.protos[i].prototypes, self.cfg.proto_distance)  # (B, K)
         return ExitOutput(logits, pooled, emb, dist, None)
-
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, return_hidden=False) -> EncoderOutput:
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        h = self.embed(input_ids, token_type_ids)
-        bias = self.attention_bias(attention_mask, h.dtype)
-        outs, hidden = [], []
-        for i, blk in enumerate(self.blocks):
-            h = blk(h, bias)
-            outs.append(self.exit(i, h, attention_mask))
-            if return_hidden:
-                hidden.append(h)
-        stack = lambda name: (None if getattr(outs[0], name) is None
-                              else torch.stack([getattr(o, name) for o in outs], 1))
-        return EncoderOutput(stack("logits"), stack("pooled"), stack("proto_emb"), stack("proto_dist"), None,
-                             hidden if return_hidden else None)
 
     # cost accounting, the formulas of MultiExitEncoder (methods.md §6): analytic MACs, 2 FLOPs per MAC
     def flops_per_block(self, seq_len: float, seq_len_sq: float | None = None) -> float:
@@ -283,9 +301,6 @@ class HFMultiExit(nn.Module):
     def flops_embed(self, seq_len: float) -> float:
         c = self.cfg
         return 2.0 * float(seq_len) * c.emb_size * c.hidden + 4.0 * seq_len * c.hidden
-
-    def n_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
 
 
 def _has(module: nn.Module, path: str) -> bool:
