@@ -237,10 +237,10 @@ def test_sources_that_cannot_be_imported_say_why(sentences, tmp_path):
     with pytest.raises(HFModelError, match=r"do not fit its config.json: \d+ tensor\(s\) missing.*start random"):
         import_model(src, "mrpc", tmp_path / "out2", limit=64)
     assert not (tmp_path / "out2").exists()
-    from transformers import GPT2Config
-    GPT2Config(n_layer=1, n_embd=8, n_head=2).save_pretrained(tmp_path / "gpt2")
-    with pytest.raises(HFModelError, match="model_type 'gpt2' is not supported.*'albert', 'bert'"):
-        inspect_source(tmp_path / "gpt2")
+    from transformers import T5Config
+    T5Config(num_layers=1, d_model=8, num_heads=2).save_pretrained(tmp_path / "t5")
+    with pytest.raises(HFModelError, match="model_type 't5' is not supported.*'albert', 'bert'"):
+        inspect_source(tmp_path / "t5")
 
 
 def test_damaged_imported_directories_are_refused(imported, tmp_path):

@@ -42,6 +42,7 @@ from core.model import (
     family,
     need_transformers,
     strip_pooler,
+    wrapper,
 )
 
 EXIT_MODES = ("own-head", "probe")
@@ -118,11 +119,12 @@ def inspect_source(src) -> SourceInfo:
         raise HFModelError(f"{src} is not a Hugging Face model folder ({str(e).splitlines()[0]})",
                            "Point at a folder written by `save_pretrained` (config.json + model.safetensors), "
                            "or a hub name when online") from e
-    family(config.model_type)                                  # supported families only
+    fam = family(config.model_type)                            # supported families only
     has_clf = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
     labels = [str(config.id2label[i]) for i in range(config.num_labels)] if has_clf else None
     return SourceInfo(src, config.model_type, has_clf, config.num_labels if has_clf else None, labels,
-                      int(config.num_hidden_layers), int(config.hidden_size), _pooling(src, has_clf),
+                      int(config.num_hidden_layers), int(config.hidden_size),
+                      "last" if fam.kind == "decoder" else _pooling(src, has_clf),
                       "own-head" if has_clf else "probe")
 
 
@@ -207,7 +209,8 @@ def wrap(hf, info: SourceInfo, exits: str, exit_heads: list[str], probe_dense: b
     """The transformers model as an HFMultiExit: own head copied from its classifier, probes zero (or, with
     ``probe_dense``, copies of the own head), no prototypes yet."""
     fam = family(info.model_type)
-    own = [hf.get_submodule(fam.dense), hf.get_submodule(fam.out)] if info.has_classifier else None
+    own = [hf.get_submodule(fam.dense) if fam.dense else None, hf.get_submodule(fam.out)] \
+        if info.has_classifier else None
     base = strip_pooler(hf.base_model)
     c = base.config
     hf_config = json.loads(c.to_json_string(use_diff=False))
@@ -216,7 +219,7 @@ def wrap(hf, info: SourceInfo, exits: str, exit_heads: list[str], probe_dense: b
     contract = contract or TokenizerContract(int(c.pad_token_id or 0))
     cfg = HFExitConfig(
         model_type=info.model_type, hf_config=hf_config, exit_heads=list(exit_heads), n_blocks=info.n_layers,
-        n_classes=n_classes, hidden=info.hidden, ffn=int(getattr(c, fam.ffn_key)),
+        n_classes=n_classes, hidden=info.hidden, ffn=int(getattr(c, fam.ffn_key, None) or 4 * info.hidden),
         max_len=int(c.max_position_embeddings) - roberta_offset, vocab_size=int(c.vocab_size),
         exits=exits,
         probe_dense=probe_dense, layers_per_block=int(getattr(c, "inner_group_num", 1) or 1),
@@ -224,11 +227,13 @@ def wrap(hf, info: SourceInfo, exits: str, exit_heads: list[str], probe_dense: b
         pad_id=contract.pad_id, padding_side=contract.padding_side, special_ids=list(contract.special_ids),
         token_types=contract.token_types and int(getattr(c, "type_vocab_size", 1)) > 1,
         source=info.src)
-    model = HFMultiExit(cfg, base).eval()
+    model = wrapper(cfg, base).eval()
     with torch.no_grad():
         if own is not None and model.own_head is not None:
-            model.own_head.dense.load_state_dict(own[0].state_dict())
-            model.own_head.out.load_state_dict(own[1].state_dict())
+            if own[0] is not None:
+                model.own_head.dense.load_state_dict(own[0].state_dict())
+            model.own_head.out.weight.copy_(own[1].weight)       # a decoder's score has no bias: zero
+            model.own_head.out.bias.copy_(own[1].bias if own[1].bias is not None else torch.zeros(n_classes))
         for kind, head in zip(cfg.exit_heads, model.probes):
             if kind != "probe":
                 continue

@@ -26,6 +26,7 @@ from core.model.checkpoint import (
     save,
 )
 from core.model.config import PRESETS, ModelConfig, preset
+from core.model.decoders import HFDecoderMultiExit
 from core.model.encoder import (
     MultiExitEncoder,
     SelfAttention,
@@ -34,17 +35,9 @@ from core.model.encoder import (
     pool,
     prototype_distance,
 )
-from core.model.families import (
-    FAMILIES,
-    ClassMeans,
-    HFExitConfig,
-    HFModelError,
-    HFMultiExit,
-    family,
-    load_dir,
-    need_transformers,
-    strip_pooler,
-)
+from core.model.families import ClassMeans, HFMultiExit, need_transformers, strip_pooler
+from core.model.hf_config import FAMILIES, HFExitConfig, HFModelError, family
+from core.model.hf_load import load_dir, wrapper
 from core.model.interface import (
     BlockContext,
     EncoderOutput,
@@ -79,7 +72,8 @@ from core.model.weights import (
     stored_dtype_bytes,
 )
 
-__all__ = ["BlockContext", "ExitOutput", "MultiExitBase", "MultiExitModel", "TokenizerContract", "additive_bias",
+__all__ = ["HFDecoderMultiExit", "wrapper",
+           "BlockContext", "ExitOutput", "MultiExitBase", "MultiExitModel", "TokenizerContract", "additive_bias",
            "attention_weights", "BinaryEmbedding", "BinaryLinear", "CheckpointError", "ClassMeans", "EncoderOutput",
            "FAMILIES",
            "HFExitConfig", "HFModelError", "HFMultiExit", "HF_FORMAT", "ModelConfig", "MultiExitEncoder", "PRESETS",

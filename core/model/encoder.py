@@ -134,9 +134,13 @@ class SLFNBlock(nn.Module):
 # exits
 
 def pool(h: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
-    """(B, T, D), (B, T) → (B, D): the first token ([CLS]) or the mask-aware mean."""
+    """(B, T, D), (B, T) → (B, D): the first token ([CLS]), the last real token (a decoder classifier's, with
+    either padding side: the rightmost position the mask keeps, as transformers picks it) or the mask-aware mean."""
     if how == "cls":
         return h[:, 0]
+    if how == "last":
+        last = (torch.arange(mask.shape[1], device=mask.device) * (mask != 0)).argmax(-1)        # (B,)
+        return h[torch.arange(h.shape[0], device=h.device), last]
     m = mask.unsqueeze(-1).to(h.dtype)
     return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
 

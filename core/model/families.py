@@ -27,134 +27,13 @@ Only torch is imported at module level: ``transformers`` loads when a backbone i
 """
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
-from dataclasses import dataclass, field
-from pathlib import Path
-
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from core.model.encoder import pool, prototype_distance
+from core.model.hf_config import _ATTN, ACTIVATIONS, HFExitConfig, HFModelError
 from core.model.interface import BlockContext, ExitOutput, MultiExitBase
 from core.model.tokenizer import TokenizerContract
-
-FORMAT = "exitlens-hf/1"
-ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu, "gelu": F.gelu}
-
-
-class HFModelError(ValueError):
-    """An imported-model directory or source that cannot be used; ``what`` is wrong, ``todo`` fixes it."""
-
-    def __init__(self, what: str, todo: str):
-        super().__init__(f"{what}. {todo}")
-        self.what, self.todo = what, todo
-
-
-@dataclass(frozen=True)
-class Family:
-    """Where a transformers family keeps its parts (module paths relative to the base / classifier model)."""
-    layers: str                 # the ModuleList of layers (ALBERT: of shared layer groups)
-    token_types: bool           # embeddings take token_type_ids
-    dense: str                  # the own head's dense layer, relative to the *ForSequenceClassification
-    out: str                    # the own head's output layer
-    act: str                    # activation after the dense layer
-    ffn_key: str = "intermediate_size"
-    position_offset: bool = False   # RoBERTa: positions start after padding_idx
-    embed_proj: str | None = None   # E→D projection after the embeddings
-
-
-_ATTN = {"distilbert": ("attention", "q_lin", "k_lin"), "albert": ("attention", "query", "key")}
-_ROBERTA = Family("encoder.layer", True, "classifier.dense", "classifier.out_proj", "tanh", position_offset=True)
-FAMILIES: dict[str, Family] = {
-    "bert": Family("encoder.layer", True, "bert.pooler.dense", "classifier", "tanh"),
-    "distilbert": Family("transformer.layer", False, "pre_classifier", "classifier", "relu", ffn_key="hidden_dim"),
-    "roberta": _ROBERTA, "xlm-roberta": _ROBERTA, "camembert": _ROBERTA,
-    "electra": Family("encoder.layer", True, "classifier.dense", "classifier.out_proj", "gelu",
-                      embed_proj="embeddings_project"),
-    "albert": Family("encoder.albert_layer_groups", True, "albert.pooler", "classifier", "tanh",
-                     embed_proj="encoder.embedding_hidden_mapping_in"),
-}
-
-
-def family(model_type: str) -> Family:
-    if model_type not in FAMILIES:
-        raise HFModelError(f"model_type {model_type!r} is not supported",
-                           f"ExitLens imports the families {sorted(FAMILIES)}")
-    return FAMILIES[model_type]
-
-
-@dataclass
-class HFExitConfig:
-    """What ``config.json`` of an imported model holds; duck-types the fields of core.model.config.ModelConfig
-    that the rest of ExitLens reads (n_blocks, n_classes, hidden, max_len, pooling, proto_*, lte, …)."""
-    model_type: str
-    hf_config: dict                        # the transformers config (to_dict), rebuilt by AutoConfig
-    exit_heads: list[str]                  # per exit: "own" | "probe"
-    n_blocks: int
-    n_classes: int
-    hidden: int
-    ffn: int
-    max_len: int
-    vocab_size: int
-    exits: str = "own-head"                # how it was imported: "own-head" | "probe"
-    probe_dense: bool = False              # probes are dense+act+linear (own-head copies), else linear
-    layers_per_block: int = 1              # ALBERT: inner_group_num layers run per exit
-    emb_size: int = 0                      # E of an E→D embedding projection (0 = none)
-    pooling: str = "cls"                   # "cls" | "mean" (sentence-transformers bare encoders)
-    proto_dim: int = 0                     # = hidden when class-mean prototypes exist
-    proto_distance: str = "sqeuclidean"
-    pad_id: int = 0
-    padding_side: str = "right"            # the source tokenizer's padding side
-    special_ids: list = field(default_factory=list)   # the source tokenizer's special token ids
-    token_types: bool = True               # segment ids reach the embeddings (what the HF tokenizer feeds)
-    source: str = ""
-    format: str = FORMAT
-    lte: bool = False                      # no learn-to-exit head
-    binarize: tuple = ()                   # nothing is binarized
-    head: str = "own"
-    extra: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.format != FORMAT:
-            problems.append(f"format must be {FORMAT!r}, got {self.format!r}")
-        if self.model_type not in FAMILIES:
-            problems.append(f"model_type {self.model_type!r} is not one of {sorted(FAMILIES)}")
-        if len(self.exit_heads) != self.n_blocks or set(self.exit_heads) - {"own", "probe"}:
-            problems.append(f"exit_heads must list 'own'/'probe' for each of {self.n_blocks} exits, "
-                            f"got {self.exit_heads}")
-        if self.pooling not in ("cls", "mean"):
-            problems.append(f"pooling must be 'cls' or 'mean', got {self.pooling!r}")
-        if self.n_classes < 2:
-            problems.append("n_classes must be ≥ 2 (regression heads cannot exit on confidence)")
-        if problems:
-            raise ValueError("invalid imported-model config: " + "; ".join(problems))
-        self.binarize = tuple(self.binarize)
-
-    @property
-    def family(self) -> Family:
-        return family(self.model_type)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["binarize"] = list(self.binarize)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> HFExitConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"config has unknown fields {unknown}: is this an ExitLens imported-model config?")
-        return cls(**d)
-
-    def replace(self, **kw) -> HFExitConfig:
-        return dataclasses.replace(self, **kw)
-
 
 # heads and prototypes
 
@@ -210,7 +89,7 @@ class HFMultiExit(MultiExitBase):
         fam = cfg.family
         self.backbone = backbone
         own = "own" in cfg.exit_heads
-        self.own_head = HeadMLP(cfg.hidden, cfg.n_classes, True, fam.act) if own else None
+        self.own_head = HeadMLP(cfg.hidden, cfg.n_classes, bool(fam.dense), fam.act) if own else None
         self.probes = nn.ModuleList(
             HeadMLP(cfg.hidden, cfg.n_classes, cfg.probe_dense, fam.act) if kind == "probe" else nn.Identity()
             for kind in cfg.exit_heads)
@@ -327,60 +206,3 @@ def need_transformers() -> None:
     if int(transformers.__version__.split(".")[0]) < 5:
         raise HFModelError(f"transformers {transformers.__version__} is installed; importing Hugging Face models "
                            "needs transformers ≥ 5", "pip install -r requirements.txt (or 'transformers>=5')")
-
-
-def build_backbone(model_type: str, hf_config: dict) -> nn.Module:
-    """A freshly initialised base model (no pooler) of this transformers config."""
-    from transformers import CONFIG_MAPPING, AutoModel
-
-    need_transformers()
-    config = CONFIG_MAPPING[model_type].from_dict(dict(hf_config))
-    return strip_pooler(AutoModel.from_config(config, attn_implementation="sdpa"))
-
-
-def load_dir(directory: str | os.PathLike, cfg: HFExitConfig | None = None, device: str = "cpu",
-             weights_format: str | None = None) -> HFMultiExit:
-    """Load an imported-model directory; raises :class:`HFModelError` with what is wrong and what to do.
-    ``weights_format``: the format tag model.safetensors must carry (core.model.checkpoint passes its own)."""
-    from safetensors import safe_open
-
-    directory = Path(directory)
-    if cfg is None:
-        cfg = HFExitConfig.from_dict(json.loads((directory / "config.json").read_text(encoding="utf-8")))
-    path = directory / "model.safetensors"
-    if not path.is_file():
-        raise HFModelError("model.safetensors is missing", "Copy the weights file back, or import the model again")
-    try:
-        model = HFMultiExit(cfg, build_backbone(cfg.model_type, cfg.hf_config))
-    except (ValueError, KeyError, TypeError) as e:
-        raise HFModelError(f"config.json does not describe a buildable {cfg.model_type} ({e})",
-                           "Import the model again with `python -m core.hf import`") from e
-    expected = model.state_dict()
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            tag = (f.metadata() or {}).get("format")
-            if weights_format is not None and tag != weights_format:
-                raise HFModelError(f"model.safetensors was not written by ExitLens (no {weights_format!r} format "
-                                   "tag)", "Import the Hugging Face model with `python -m core.hf import`")
-            keys = set(f.keys())
-            missing, extra = sorted(set(expected) - keys), sorted(keys - set(expected))
-            if missing or extra:
-                raise HFModelError(f"config.json and the weights disagree: missing {missing[:4]}"
-                                   f"{'…' if len(missing) > 4 else ''}, unexpected {extra[:4]}"
-                                   f"{'…' if len(extra) > 4 else ''}", "Use the config.json saved with these weights")
-            state = {}
-            for name, ref in expected.items():
-                arr = f.get_tensor(name)
-                if tuple(arr.shape) != tuple(ref.shape):
-                    raise HFModelError(f"{name} has shape {tuple(arr.shape)} but config.json implies "
-                                       f"{tuple(ref.shape)}", "Use the config.json saved with these weights")
-                if not np.isfinite(arr).all():
-                    raise HFModelError(f"{name} holds NaN or infinite values", "Import the model again")
-                state[name] = torch.from_numpy(np.array(arr)).to(ref.dtype)
-    except HFModelError:
-        raise
-    except Exception as e:  # safetensors header/length errors: truncated or corrupt
-        raise HFModelError(f"model.safetensors is truncated or corrupt ({type(e).__name__}: {e})",
-                           "Copy the file again or import the model again") from e
-    model.load_state_dict(state)
-    return model.to(device).eval()

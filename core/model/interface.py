@@ -55,12 +55,17 @@ class EncoderOutput:
     hidden: list[torch.Tensor] | None = None  # L × (B, T, D), only when asked
 
 
+class Shared(tuple):
+    """Context values that are not per row (rotary cos/sin of one position row): kept whole by ``select``."""
+
+
 class BlockContext(dict):
-    """What every block of one batch reads besides the hidden states (name → batch-first tensor, or a tuple of
-    them); a batch that loses rows (real early exit) keeps its context with ``select``."""
+    """What every block of one batch reads besides the hidden states (name → batch-first tensor, a tuple of
+    them, or a :class:`Shared` tuple); a batch that loses rows (real early exit) keeps its context with ``select``."""
 
     def select(self, rows: torch.Tensor) -> BlockContext:
-        pick = lambda v: tuple(x[rows] for x in v) if isinstance(v, tuple) else v[rows]
+        pick = lambda v: v if isinstance(v, Shared) else tuple(x[rows] for x in v) if isinstance(v, tuple) \
+            else v[rows]
         return BlockContext({k: pick(v) for k, v in self.items()})
 
 
