@@ -352,3 +352,35 @@ def build_decoder_source(kind: str, out, texts: list[str], padding_side: str = "
         .save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+# encoders with relative or rotary positions (issue 19)
+
+REL_ENCODERS = ("mpnet", "deberta-v2", "modernbert")
+
+
+def build_rel_encoder_source(kind: str, out, texts: list[str], n_labels: int = 2, **extra):
+    """MPNet with RoBERTa's byte-level tokenizer (<s> A </s></s> B </s>, <pad> = 1), DeBERTa-v3 and ModernBERT with a
+    WordPiece one; 3 layers × 32 wide. ModernBERT alternates global and ±4-token local attention (so 20–40-token
+    sentences exercise the window) and pools ``extra.get('classifier_pooling', 'cls')``."""
+    import transformers as T
+
+    torch.manual_seed(0)
+    tok = tiny_tokenizer("roberta" if kind == "mpnet" else "bert", texts)
+    common = dict(vocab_size=len(tok), num_labels=n_labels, initializer_range=0.3, hidden_size=32,
+                  num_hidden_layers=3, num_attention_heads=2, intermediate_size=64, pad_token_id=tok.pad_token_id)
+    config = {
+        "mpnet": lambda: T.MPNetConfig(**common, max_position_embeddings=HF_MAX_LEN + 2, bos_token_id=0,
+                                       eos_token_id=2),
+        "deberta-v2": lambda: T.DebertaV2Config(**common, max_position_embeddings=HF_MAX_LEN, relative_attention=True,
+                                                position_buckets=16, max_relative_positions=HF_MAX_LEN,
+                                                pos_att_type=["p2c", "c2p"], position_biased_input=False,
+                                                norm_rel_ebd="layer_norm", type_vocab_size=0, pooler_hidden_size=32),
+        "modernbert": lambda: T.ModernBertConfig(**common, max_position_embeddings=HF_MAX_LEN, local_attention=8,
+                                                 global_attn_every_n_layers=2, cls_token_id=tok.cls_token_id,
+                                                 sep_token_id=tok.sep_token_id, bos_token_id=tok.cls_token_id,
+                                                 eos_token_id=tok.sep_token_id, **extra),
+    }[kind]()
+    T.AutoModelForSequenceClassification.from_config(config).eval().save_pretrained(out)
+    tok.save_pretrained(out)
+    return out

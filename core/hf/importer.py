@@ -124,7 +124,8 @@ def inspect_source(src) -> SourceInfo:
     labels = [str(config.id2label[i]) for i in range(config.num_labels)] if has_clf else None
     return SourceInfo(src, config.model_type, has_clf, config.num_labels if has_clf else None, labels,
                       int(config.num_hidden_layers), int(config.hidden_size),
-                      "last" if fam.kind == "decoder" else _pooling(src, has_clf),
+                      "last" if fam.kind == "decoder" else
+                      str(getattr(config, fam.pooling_key)) if fam.pooling_key and has_clf else _pooling(src, has_clf),
                       "own-head" if has_clf else "probe")
 
 
@@ -162,8 +163,13 @@ def load_source(info: SourceInfo):
     _check_weights(info.src)
     cls = AutoModelForSequenceClassification if info.has_classifier else AutoModel
     try:
-        hf, loading = cls.from_pretrained(info.src, use_safetensors=True, attn_implementation="sdpa",
-                                          output_loading_info=True)
+        try:
+            hf, loading = cls.from_pretrained(info.src, use_safetensors=True, attn_implementation="sdpa",
+                                              output_loading_info=True)
+        except ValueError as e:                             # DeBERTa, MPNet: no sdpa kernel, their own attention
+            if "does not support" not in str(e):
+                raise
+            hf, loading = cls.from_pretrained(info.src, use_safetensors=True, output_loading_info=True)
         tok = AutoTokenizer.from_pretrained(info.src)
     except (OSError, ValueError, RuntimeError) as e:    # transformers raises RuntimeError on shape mismatches
         raise HFModelError(f"cannot load {info.src} ({str(e).splitlines()[0]})",
@@ -231,9 +237,10 @@ def wrap(hf, info: SourceInfo, exits: str, exit_heads: list[str], probe_dense: b
     with torch.no_grad():
         if own is not None and model.own_head is not None:
             if own[0] is not None:
-                model.own_head.dense.load_state_dict(own[0].state_dict())
-            model.own_head.out.weight.copy_(own[1].weight)       # a decoder's score has no bias: zero
-            model.own_head.out.bias.copy_(own[1].bias if own[1].bias is not None else torch.zeros(n_classes))
+                _copy_linear(model.own_head.dense, own[0])
+            if fam.head_norm:
+                model.own_head.norm.load_state_dict(hf.get_submodule(fam.head_norm).state_dict())
+            _copy_linear(model.own_head.out, own[1])
         for kind, head in zip(cfg.exit_heads, model.probes):
             if kind != "probe":
                 continue
@@ -243,6 +250,12 @@ def wrap(hf, info: SourceInfo, exits: str, exit_heads: list[str], probe_dense: b
                 head.out.weight.zero_()
                 head.out.bias.zero_()
     return model
+
+
+def _copy_linear(dst: torch.nn.Linear, src: torch.nn.Linear) -> None:
+    """A head layer's weights; a bias-free source (a decoder's score, ModernBERT's dense) gets a zero bias."""
+    dst.weight.copy_(src.weight)
+    dst.bias.copy_(src.bias if src.bias is not None else torch.zeros_like(dst.bias))
 
 
 # fitting the heads on recorded states

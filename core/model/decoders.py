@@ -14,22 +14,15 @@ positions), decoder layers and final norm — and differs from the encoder wrapp
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
 
-from core.model.encoder import pool, prototype_distance
 from core.model.families import HFMultiExit
-from core.model.interface import BlockContext, ExitOutput, Shared
+from core.model.interface import BlockContext, Shared
 
 
 class HFDecoderMultiExit(HFMultiExit):
     """A transformers causal LM base model with an exit after every layer (see the module docstring)."""
-
-    def __init__(self, cfg, backbone: nn.Module):
-        super().__init__(cfg, backbone)
-        self._eager: dict[int, nn.Module] = {}      # per layer: an eager-attention view of its attention module
 
     def _part(self, path: str | None) -> nn.Module | None:
         return None if path is None else self.backbone.get_submodule(path)
@@ -86,23 +79,7 @@ class HFDecoderMultiExit(HFMultiExit):
         """Layer i's own attention module on its normed input, run with eager attention on a shallow copy (the
         weights are shared; the model itself and its attention kernel are never switched)."""
         fam = self.cfg.family
-        layer = self.blocks[i].layer
-        if i not in self._eager:
-            att = copy.copy(layer.get_submodule(fam.attn))
-            att.config = copy.copy(att.config)
-            att.config._attn_implementation = "eager"
-            self._eager[i] = att
-        x = layer.get_submodule(fam.attn_norm)(h)
-        return self._eager[i](x, **self._layer_kwargs(i, ctx))[1]                  # (B, H, T, T)
-
-    def exit(self, i: int, h: torch.Tensor, attention_mask: torch.Tensor) -> ExitOutput:
-        pooled = self._part(self.cfg.family.norm)(pool(h, attention_mask, "last"))   # (B, D) the logit lens
-        logits = self.head(i)(pooled)
-        emb = dist = None
-        if self.protos is not None:
-            emb = pooled
-            dist = prototype_distance(pooled, self.protos[i].prototypes, self.cfg.proto_distance)
-        return ExitOutput(logits, pooled, emb, dist, None)
+        return self.eager_weights(i, fam.attn, fam.attn_norm, h, **self._layer_kwargs(i, ctx))
 
     def flops_per_block(self, seq_len: float, seq_len_sq: float | None = None) -> float:
         """One decoder layer (grouped K/V projections, a gated FFN where the family has one) plus its exit

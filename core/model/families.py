@@ -27,6 +27,8 @@ Only torch is imported at module level: ``transformers`` loads when a backbone i
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -38,17 +40,21 @@ from core.model.tokenizer import TokenizerContract
 # heads and prototypes
 
 class HeadMLP(nn.Module):
-    """pooled (B, D) → logits (B, K): [dense → act] → out, the shape of every supported family's head."""
+    """pooled (B, D) → logits (B, K): [dense → act [→ norm]] → out, the shape of every supported family's head
+    (ModernBERT's prediction head has the norm)."""
 
-    def __init__(self, hidden: int, n_classes: int, dense: bool, act: str = "tanh"):
+    def __init__(self, hidden: int, n_classes: int, dense: bool, act: str = "tanh", norm: nn.Module | None = None):
         super().__init__()
         self.dense = nn.Linear(hidden, hidden) if dense else None
         self.act = act
+        if norm is not None and dense:
+            self.norm = norm
         self.out = nn.Linear(hidden, n_classes)
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         x = ACTIVATIONS[self.act](self.dense(pooled)) if self.dense is not None else pooled
-        return self.out(x)
+        norm = getattr(self, "norm", None)
+        return self.out(norm(x) if norm is not None else x)
 
 
 class ClassMeans(nn.Module):
@@ -88,11 +94,11 @@ class HFMultiExit(MultiExitBase):
         self.cfg = cfg
         fam = cfg.family
         self.backbone = backbone
+        self._eager: dict[int, nn.Module] = {}      # per layer: an eager-attention view of its attention module
         own = "own" in cfg.exit_heads
-        self.own_head = HeadMLP(cfg.hidden, cfg.n_classes, bool(fam.dense), fam.act) if own else None
-        self.probes = nn.ModuleList(
-            HeadMLP(cfg.hidden, cfg.n_classes, cfg.probe_dense, fam.act) if kind == "probe" else nn.Identity()
-            for kind in cfg.exit_heads)
+        self.own_head = self._make_head(bool(fam.dense)) if own else None
+        self.probes = nn.ModuleList(self._make_head(cfg.probe_dense) if kind == "probe" else nn.Identity()
+                                    for kind in cfg.exit_heads)
         self.protos = nn.ModuleList(ClassMeans(cfg.n_classes, cfg.hidden) for _ in range(cfg.n_blocks)) \
             if cfg.proto_dim else None
         # a path, not the module: assigning a module here would register (and save) its weights twice
@@ -107,6 +113,24 @@ class HFMultiExit(MultiExitBase):
             raise HFModelError(f"the backbone has {len(self.blocks)} layers but the config says {cfg.n_blocks}",
                                "Use the config.json saved with these weights")
 
+    def eager_weights(self, i: int, attn: str, norm: str, h: torch.Tensor, **kw) -> torch.Tensor:
+        """(B, H, T, T) block i's own attention module (``attn``, after its pre-norm ``norm``) run with eager
+        attention on a shallow copy: the weights are shared, the model and its attention kernel never switched."""
+        layer = self.blocks[i].layer
+        if i not in self._eager:
+            att = copy.copy(layer.get_submodule(attn))
+            att.config = copy.copy(att.config)
+            att.config._attn_implementation = "eager"
+            self._eager[i] = att
+        return self._eager[i](layer.get_submodule(norm)(h), **kw)[1]
+
+    def _make_head(self, dense: bool) -> HeadMLP:
+        norm = None
+        if self.cfg.family.head_norm:             # ModernBERT: LayerNorm(eps, bias) as its config says
+            c = self.backbone.config
+            norm = nn.LayerNorm(self.cfg.hidden, eps=c.norm_eps, bias=c.norm_bias)
+        return HeadMLP(self.cfg.hidden, self.cfg.n_classes, dense, self.cfg.family.act, norm)
+
     def head(self, i: int) -> nn.Module:
         return self.own_head if self.cfg.exit_heads[i] == "own" else self.probes[i]
 
@@ -118,7 +142,7 @@ class HFMultiExit(MultiExitBase):
                                  c.family.token_types and c.token_types)
 
     def word_embeddings(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.backbone.embeddings.word_embeddings(input_ids)
+        return self.backbone.get_submodule(self.cfg.family.word)(input_ids)
 
     def _types(self, token_type_ids, like: torch.Tensor) -> torch.Tensor:
         # as the source's own tokenizer feeds the model: RoBERTa (one segment) and v5 ALBERT get zeros
@@ -157,7 +181,15 @@ class HFMultiExit(MultiExitBase):
         return torch.softmax(q @ k.transpose(-1, -2) * att.scaling + ctx["bias"], dim=-1)
 
     def exit(self, i: int, h: torch.Tensor, attention_mask: torch.Tensor) -> ExitOutput:
-        pooled = pool(h, attention_mask, self.cfg.pooling)                 # (B, D)
+        """Pool block i's state (through the family's final norm, where its head reads one: a decoder's logit lens,
+        ModernBERT) and read exit i's head and class-mean distances."""
+        norm, how = self.cfg.family.norm, self.cfg.pooling
+        if norm is None:
+            pooled = pool(h, attention_mask, how)                                          # (B, D)
+        elif how == "mean":                                     # the norm is per token: the mean of the normed
+            pooled = pool(self.backbone.get_submodule(norm)(h), attention_mask, how)
+        else:                                                   # one token: pool, then norm (cheaper, the same)
+            pooled = self.backbone.get_submodule(norm)(pool(h, attention_mask, how))
         logits = self.head(i)(pooled)                                      # (B, K)
         emb = dist = None
         if self.protos is not None:

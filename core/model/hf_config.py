@@ -39,17 +39,20 @@ class Family:
     # decoders (paths relative to the base model / a layer): word table, final norm, rotary embedding
     # (None: learned absolute positions, ``positions``), the layer's pre-attention norm and attention
     embed: str = "embed_tokens"
-    norm: str = "norm"
+    norm: str | None = None         # a final norm every exit reads through (decoders: the logit lens; ModernBERT)
     rotary: str | None = "rotary_emb"
     positions: str | None = None
     attn_norm: str = "input_layernorm"
     attn: str = "self_attn"
     gated_ffn: bool = True          # the FFN has gate, up and down projections (3·D·F MACs a token, not 2)
+    word: str = "embeddings.word_embeddings"   # encoders: the word table
+    head_norm: str | None = None    # a norm after the own head's dense layer (ModernBERT's prediction head)
+    pooling_key: str | None = None  # a config field naming the classifier's pooling ("cls" | "mean")
 
 
-def _decoder(layers: str = "layers", **kw) -> Family:
+def _decoder(layers: str = "layers", norm: str = "norm", **kw) -> Family:
     """A causal LM's *ForSequenceClassification: its ``score`` (a bias-free linear map) on the last real token."""
-    return Family(layers, False, "", "score", "", kind="decoder", **kw)
+    return Family(layers, False, "", "score", "", kind="decoder", norm=norm, **kw)
 
 
 _ATTN = {"distilbert": ("attention", "q_lin", "k_lin"), "albert": ("attention", "query", "key")}
@@ -65,6 +68,13 @@ FAMILIES: dict[str, Family] = {
 }
 
 
+FAMILIES.update({
+    "mpnet": Family("encoder.layer", False, "classifier.dense", "classifier.out_proj", "tanh", position_offset=True,
+                    kind="mpnet"),
+    "deberta-v2": Family("encoder.layer", True, "pooler.dense", "classifier", "gelu", kind="deberta"),
+    "modernbert": Family("layers", False, "head.dense", "classifier", "gelu", kind="modernbert", norm="final_norm",
+                         word="embeddings.tok_embeddings", head_norm="head.norm", pooling_key="classifier_pooling"),
+})
 FAMILIES.update({name: _decoder() for name in ("llama", "mistral", "qwen2", "qwen3", "gemma", "phi3")})
 FAMILIES["gpt2"] = _decoder(embed="wte", norm="ln_f", rotary=None, positions="wpe", attn_norm="ln_1", attn="attn",
                             gated_ffn=False, layers="h", ffn_key="n_inner")

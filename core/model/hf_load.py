@@ -11,13 +11,18 @@ import torch
 from torch import nn
 
 from core.model.decoders import HFDecoderMultiExit
+from core.model.encoders_rel import HFDebertaMultiExit, HFModernBertMultiExit, HFMPNetMultiExit
 from core.model.families import HFMultiExit, need_transformers, strip_pooler
 from core.model.hf_config import HFExitConfig, HFModelError
 
 
 def wrapper(cfg: HFExitConfig, backbone: nn.Module) -> HFMultiExit:
     """The multi-exit model of this family's kind around ``backbone``."""
-    return (HFDecoderMultiExit if cfg.family.kind == "decoder" else HFMultiExit)(cfg, backbone)
+    return KINDS[cfg.family.kind](cfg, backbone)
+
+
+KINDS = {"encoder": HFMultiExit, "decoder": HFDecoderMultiExit, "mpnet": HFMPNetMultiExit,
+         "deberta": HFDebertaMultiExit, "modernbert": HFModernBertMultiExit}
 
 
 def build_backbone(model_type: str, hf_config: dict) -> nn.Module:
@@ -26,7 +31,12 @@ def build_backbone(model_type: str, hf_config: dict) -> nn.Module:
 
     need_transformers()
     config = CONFIG_MAPPING[model_type].from_dict(dict(hf_config))
-    return strip_pooler(AutoModel.from_config(config, attn_implementation="sdpa"))
+    try:
+        return strip_pooler(AutoModel.from_config(config, attn_implementation="sdpa"))
+    except ValueError as e:                                 # DeBERTa, MPNet: no sdpa kernel, their own attention
+        if "does not support" not in str(e):
+            raise
+        return strip_pooler(AutoModel.from_config(config, attn_implementation="eager"))
 
 
 def load_dir(directory: str | os.PathLike, cfg: HFExitConfig | None = None, device: str = "cpu",
