@@ -124,9 +124,8 @@ def test_simulated_exit_equals_real_early_exit_for_every_policy(imported):
 def test_prototypes_are_the_class_means_of_the_fit_rows(imported):
     _, _, res = imported
     model, tok = checkpoint.load(res.out), checkpoint.load_tokenizer(res.out)
-    ds = _fit_rows("mrpc", 64, 0)                 # the rows the import used
-    tr = record(model, tok, list(ds["text"]), list(ds["text_b"]), list(ds["label"]), max_len=MAX_LEN)
-    y = np.asarray(ds["label"])
+    a, b, y = _fit_rows("mrpc", 64, 0)            # the rows the import used
+    tr = record(model, tok, a, b, y, max_len=MAX_LEN)
     for k in (0, 1):
         want = tr.pooled[y == k].astype(np.float64).mean(0)           # (L, D)
         assert np.allclose(tr.prototypes[:, k], want, atol=2e-2)
@@ -196,8 +195,8 @@ def test_probe_exits_are_the_logistic_regressions(sentences, tmp_path):
     res = import_model(src, "mrpc", tmp_path / "out", exits="probe", limit=120, max_len=MAX_LEN)
     model, tok = checkpoint.load(res.out), checkpoint.load_tokenizer(res.out)
     assert model.cfg.exit_heads == ["probe"] * 3
-    ds = _fit_rows("mrpc", 120, 0)
-    tr = record(model, tok, list(ds["text"]), list(ds["text_b"]), list(ds["label"]), max_len=MAX_LEN)
+    a, b, y = _fit_rows("mrpc", 120, 0)
+    tr = record(model, tok, a, b, y, max_len=MAX_LEN)
     for i in range(3):
         x = tr.pooled[:, i].astype(np.float64)
         mu, sd = x.mean(0), x.std(0) + 1e-6

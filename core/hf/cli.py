@@ -20,14 +20,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.hf.importer import (
-    EXIT_MODES,
-    ImportResult,
-    SourceInfo,
-    import_model,
-    inspect_source,
-    is_hf_model_dir,
-)
+from core.hf.importer import ImportResult, import_model
+from core.hf.source import EXIT_MODES, SourceInfo, inspect_source, is_hf_model_dir
 from core.model import FAMILIES, HFExitConfig, HFModelError, HFMultiExit, load_dir
 
 __all__ = ["EXIT_MODES", "FAMILIES", "HFExitConfig", "HFModelError", "HFMultiExit", "ImportResult",
