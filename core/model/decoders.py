@@ -24,6 +24,8 @@ from core.model.interface import BlockContext, Shared
 class HFDecoderMultiExit(HFMultiExit):
     """A transformers causal LM base model with an exit after every layer (see the module docstring)."""
 
+    causal = True
+
     def _part(self, path: str | None) -> nn.Module | None:
         return None if path is None else self.backbone.get_submodule(path)
 

@@ -22,6 +22,7 @@ The pieces (B batch, T tokens, E word-table width, D hidden, K classes, H heads)
                                 ids, whether segment ids reach the model — from the model's config and tokenizer
     flops_per_block(n, n2), flops_embed(n)           analytic FLOPs (methods.md §6)
     cfg, protos, lte_head       the config; per-exit prototypes (or None); the learn-to-exit head (or None)
+    causal                      True for a decoder (a token sees only itself and the tokens before it)
 """
 from __future__ import annotations
 
@@ -75,6 +76,7 @@ class MultiExitModel(Protocol):
     cfg: object
     protos: nn.ModuleList | None
     lte_head: nn.Module | None
+    causal: bool                       # a decoder: a token attends only to itself and the tokens before it
 
     @property
     def n_blocks(self) -> int: ...
@@ -97,6 +99,8 @@ class MultiExitModel(Protocol):
 class MultiExitBase(nn.Module):
     """The shared half of every :class:`MultiExitModel`: the per-block loops, written once. A subclass supplies
     the pieces (word_embeddings, embed_rows, context, block, block_attention, exit, contract, FLOPs)."""
+
+    causal = False
 
     @property
     def n_blocks(self) -> int:
