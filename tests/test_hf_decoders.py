@@ -113,3 +113,23 @@ def test_unsupported_families_are_refused_with_the_list(tmp_path):
                  num_key_value_heads=1, head_dim=4).save_pretrained(tmp_path / "g2")
     with pytest.raises(HFModelError, match=r"model_type 'gemma2' is not supported.*'gpt2'.*'llama'.*'qwen3'"):
         inspect_source(tmp_path / "g2")
+
+
+@pytest.mark.slow
+def test_every_policy_exits_the_same_really_and_simulated(imported):
+    kind, _, res = imported
+    model, tok = checkpoint.load(res.out), checkpoint.load_tokenizer(res.out)
+    ds = load_task("sst2", "validation", limit=48)
+    texts, labels = list(ds["text"]), np.asarray(ds["label"])
+    tr = record(model, tok, texts, labels=labels, batch_size=16, max_len=MAX_LEN)
+    for name in sorted(POLICIES):
+        if "lte" in POLICIES[name].needs:                         # no learn-to-exit head on an imported model
+            continue
+        pol = make_policy(name, **({} if name == "oracle" else {"threshold": 1} if name == "patience" else
+                                   _threshold(name, tr)))
+        sim = decide(pol, tr)
+        for bs in (1, 8):
+            real = early_exit(model, tok, pol, texts, labels=labels, batch_size=bs, max_len=MAX_LEN)
+            assert np.array_equal(real.exit_block, sim.exit_block), (kind, name, bs)
+            assert np.array_equal(real.answer_block, sim.answer_block), (kind, name, bs)
+            assert np.array_equal(real.pred, sim.pred), (kind, name, bs)
