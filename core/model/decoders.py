@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from core.model.families import HFMultiExit
-from core.model.interface import BlockContext, Shared
+from core.model.interface import BlockContext, Shared, seq_lengths
 
 
 class HFDecoderMultiExit(HFMultiExit):
@@ -86,8 +86,7 @@ class HFDecoderMultiExit(HFMultiExit):
     def flops_per_block(self, seq_len: float, seq_len_sq: float | None = None) -> float:
         """One decoder layer (grouped K/V projections, a gated FFN where the family has one) plus its exit
         (final norm, head, class-mean distances), for one sample of ``seq_len`` tokens."""
-        c, n = self.cfg, float(seq_len)
-        n2 = n * n if seq_len_sq is None else float(seq_len_sq)
+        c, (n, n2) = self.cfg, seq_lengths(seq_len, seq_len_sq)
         hc = self.backbone.config
         d, f, k = c.hidden, c.ffn, c.n_classes
         heads = int(getattr(hc, "num_attention_heads", 1))

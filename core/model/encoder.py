@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from core.model.binary import BinaryEmbedding, BinaryLinear
 from core.model.config import ModelConfig
-from core.model.interface import BlockContext, ExitOutput, MultiExitBase
+from core.model.interface import BlockContext, ExitOutput, MultiExitBase, seq_lengths
 from core.model.tokenizer import TokenizerContract
 
 
@@ -229,9 +229,6 @@ class MultiExitEncoder(MultiExitBase):
             token_type_ids = torch.zeros(e.shape[:2], dtype=torch.long, device=e.device)
         return self.embeddings.rows(e, token_type_ids)
 
-    def block(self, i: int, h: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
-        return self.blocks[i](h, ctx["bias"])
-
     def block_attention(self, i: int, h: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
         return attention_weights(self.blocks[i].attn, h, ctx["bias"])
 
@@ -249,8 +246,7 @@ class MultiExitEncoder(MultiExitBase):
     def flops_per_block(self, seq_len: float, seq_len_sq: float | None = None) -> float:
         """FLOPs of one block plus its exit (head, prototype distances, LTE) for one sample of ``seq_len``
         tokens (``seq_len_sq`` = E[n²] when averaging over samples of different lengths)."""
-        c, n = self.cfg, float(seq_len)
-        n2 = n * n if seq_len_sq is None else float(seq_len_sq)
+        c, (n, n2) = self.cfg, seq_lengths(seq_len, seq_len_sq)
         d, a, f = c.hidden, c.attn_width, c.ffn
         macs = n * 4 * d * a + 2 * n2 * a                      # Q, K, V, O projections + QKᵀ and AV
         macs += n * (2 * d * f if c.block == "bert" else 4 * d * f + d)   # FFN, or SLFN's two branches + ⊙

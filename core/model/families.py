@@ -34,7 +34,7 @@ from torch import nn
 
 from core.model.encoder import pool, prototype_distance
 from core.model.hf_config import _ATTN, ACTIVATIONS, HFExitConfig, HFModelError
-from core.model.interface import BlockContext, ExitOutput, MultiExitBase
+from core.model.interface import BlockContext, ExitOutput, MultiExitBase, seq_lengths
 from core.model.tokenizer import TokenizerContract
 
 # heads and prototypes
@@ -166,9 +166,6 @@ class HFMultiExit(MultiExitBase):
             return self._project(emb(inputs_embeds=e, token_type_ids=self._types(token_type_ids, e)))
         return self._project(emb(None, inputs_embeds=e))
 
-    def block(self, i: int, h: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
-        return self.blocks[i](h, ctx["bias"])
-
     def block_attention(self, i: int, h: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
         """softmax(q kᵀ·scaling + bias) from block i's (ALBERT: its first layer's) own q/k projections: the
         model's attention kernel is never switched, so a shared model is untouched."""
@@ -201,8 +198,7 @@ class HFMultiExit(MultiExitBase):
     def flops_per_block(self, seq_len: float, seq_len_sq: float | None = None) -> float:
         """One block (ALBERT: its ``layers_per_block`` layers) plus its exit, for one sample; the head cost is
         the largest of the exits' (the interface has no block index; a head is < 2 % of a block)."""
-        c, n = self.cfg, float(seq_len)
-        n2 = n * n if seq_len_sq is None else float(seq_len_sq)
+        c, (n, n2) = self.cfg, seq_lengths(seq_len, seq_len_sq)
         d, f, k = c.hidden, c.ffn, c.n_classes
         layer = n * 4 * d * d + 2 * n2 * d + n * 2 * d * f          # Q, K, V, O + QKᵀ and AV + FFN
         dense = any(kind == "own" for kind in c.exit_heads) or c.probe_dense

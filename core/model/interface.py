@@ -121,6 +121,10 @@ class MultiExitBase(nn.Module):
         """Bidirectional attention over the real tokens (an encoder); decoder families add a causal mask."""
         return BlockContext(bias=additive_bias(attention_mask, h.dtype))
 
+    def block(self, i: int, h: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
+        """Block i on the encoder context: ``blocks[i](h, bias)`` (families whose layers need more override it)."""
+        return self.blocks[i](h, ctx["bias"])
+
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, return_hidden=False) -> EncoderOutput:
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
@@ -149,6 +153,12 @@ class MultiExitBase(nn.Module):
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def seq_lengths(seq_len: float, seq_len_sq: float | None = None) -> tuple[float, float]:
+    """(n, E[n²]) of the FLOPs formulas: ``seq_len_sq`` when averaging over samples of different lengths, else n²."""
+    n = float(seq_len)
+    return n, n * n if seq_len_sq is None else float(seq_len_sq)
 
 
 def additive_bias(attention_mask: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
