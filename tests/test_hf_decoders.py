@@ -104,6 +104,12 @@ def test_attention_is_causal_and_the_models_own(imported):
     assert np.allclose(maps, np.stack([a[0].numpy() for a in want]), atol=1e-5), kind
     sal = salience(model, tok, text, method="ig", steps=16)
     assert sal.word_scores.shape == (3, len(sal.words)) and np.isfinite(sal.word_scores).all()
+    roll = salience(model, tok, text, method="rollout").token_scores            # (L, T): what the last token read
+    a = 0.5 * maps.mean(1) + 0.5 * np.eye(t)[None]
+    flow = np.eye(t)
+    for b in range(3):
+        flow = (a[b] / a[b].sum(-1, keepdims=True)) @ flow
+        assert np.allclose(roll[b], flow[-1], atol=1e-5) and flow[-1, -1] < 1      # the exit's token, not row 0
 
 
 def test_unsupported_families_are_refused_with_the_list(tmp_path):

@@ -200,14 +200,15 @@ def rollout(maps: np.ndarray, pooling: str = "cls") -> np.ndarray:
     """(L, H, T, T) attention → (L, T): how much each input token flows into exit b's pooled state.
 
     Abnar & Zuidema (2020): average the heads, add the residual as ½I, renormalise, multiply through the
-    blocks. A [CLS]-pooled exit reads row 0; a mean-pooled exit the mean of all rows. Rows sum to 1."""
+    blocks. A [CLS]-pooled exit reads row 0; a decoder's exit its last token's row; a mean-pooled exit the mean
+    of all rows. Rows sum to 1."""
     t = maps.shape[-1]
     a = 0.5 * maps.mean(axis=1) + 0.5 * np.eye(t)[None]           # (L, T, T)
     a = a / a.sum(-1, keepdims=True)
     flow, out = np.eye(t), []
     for blk in a:
         flow = blk @ flow
-        out.append(flow[0] if pooling == "cls" else flow.mean(0))
+        out.append(flow[0] if pooling == "cls" else flow[-1] if pooling == "last" else flow.mean(0))
     return np.stack(out)
 
 
