@@ -44,7 +44,7 @@ def salience(_bundle: ModelBundle, model_id: str, text: str, text_b: str | None,
 def attention(_bundle: ModelBundle, model_id: str, text: str, text_b: str | None) -> tuple[np.ndarray, list[str]]:
     """(L, H, T, T) attention weights and the T word pieces they are over ([CLS]/[SEP] included)."""
     maps = explain.attention(_bundle.model, _bundle.tokenizer, text, text_b)
-    tokens = explain.encode_words(_bundle.tokenizer, text, text_b, explain.backend(_bundle.model).max_len).tokens
+    tokens = explain.encode_words(_bundle.tokenizer, text, text_b, explain.max_tokens(_bundle.model)).tokens
     return maps, tokens
 
 
@@ -184,8 +184,13 @@ def attention_view(b: ModelBundle, text: str, text_b: str | None, exit_block: in
     c1.caption(f"Row = the word piece that looks (query), column = the one it looks at (key); every row sums to "
                f"1. {n_heads} heads per block. Many heads park their attention on [CLS] or [SEP] when nothing "
                "else is relevant (Clark et al. 2019).")
+    causal = bool(getattr(b.model, "causal", False))
+    if causal:
+        c1.caption("A decoder: each token sees only itself and the tokens before it (the blank triangle is the "
+                   "future it cannot see), and the exit reads the last real token.")
     who = "average of the heads" if head == 0 else f"head {head}"
-    c2.plotly_chart(charts.attention_heatmap(w, tokens, title=f"Block {blk}, {who}"), key="pg_att")
+    c2.plotly_chart(charts.attention_heatmap(w, tokens, title=f"Block {blk}, {who}" + (" (causal)" if causal else ""),
+                                             causal=causal), key="pg_att")
 
 
 # ── the Learn page: what the early block saw and the late block changed ────────────────────────────────

@@ -80,7 +80,22 @@ def _demo(sel: Selection, tr, name: str, **extra) -> Policy:
     return pol
 
 
+LOGIT_LENS = ("**This model is a decoder classifier, so its exits are logit-lens exits.** A decoder (GPT-2, Llama, "
+              "Qwen, …) reads left to right and classifies from its *last* real token. Its exit after block $b$ "
+              "applies the model's own final norm and its own score head to block $b$'s state of that token — the "
+              "*logit lens* (nostalgebraist 2020): what the model would answer if its later blocks were skipped. "
+              "The last exit is the model itself; the early ones were never trained to answer, which is why probe "
+              "exits (one head fitted per block) are offered too.")
+
+
+def exit_kind_note(sel: Selection) -> None:
+    """What an exit of this model is, when it is not an encoder's own trained exit (a decoder's logit lens)."""
+    if getattr(sel.bundle.model, "causal", False):
+        st.info(LOGIT_LENS, icon=":material/visibility:")
+
+
 def entropy(sel: Selection) -> None:
+    exit_kind_note(sel)
     st.markdown(
         "Every block of the encoder has its own small classifier (an **exit**). Its output $p$ is a "
         "probability per class; its **entropy** $H(p) = -\\sum_k p_k \\ln p_k$ is 0 when one class has all "

@@ -359,3 +359,90 @@ def build_source(kind: str, out, texts: list[str], bare: bool = False):
     cls.from_config(tiny_config(kind, len(tok))).eval().save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+# decoder classifiers (issue 19): a byte-level BPE tokenizer trained on real sentences, tiny random configs
+
+DECODERS = ("gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma", "phi3")
+
+
+def tiny_decoder_tokenizer(kind: str, texts: list[str], padding_side: str):
+    """GPT-2: no special token added, pad = <|endoftext|> (what users set); the others add <s> and pad with <pad>."""
+    from tokenizers import ByteLevelBPETokenizer, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<|endoftext|>"] if kind == "gpt2" else ["<unk>", "<s>", "</s>", "<pad>"]
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(texts, vocab_size=400, min_frequency=1, show_progress=False, special_tokens=specials)
+    tok = bpe._tokenizer
+    if kind == "gpt2":
+        return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=specials[0], eos_token=specials[0],
+                                       unk_token=specials[0], pad_token=specials[0], padding_side=padding_side)
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A $B",
+                                                       special_tokens=[("<s>", tok.token_to_id("<s>"))])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                   pad_token="<pad>", padding_side=padding_side)
+
+
+def tiny_decoder_config(kind: str, tok, n_labels: int = 2):
+    """3 layers × 32 wide, grouped K/V where the family has it; Mistral and Qwen2 get an 8-token sliding window
+    (Qwen2 on its first layer only) so that windowed layers are exercised on 20–40-token sentences."""
+    import transformers as T
+
+    ids = {"pad_token_id": tok.pad_token_id, "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id}
+    common = dict(vocab_size=len(tok), num_labels=n_labels, initializer_range=0.3, **ids)
+    rope = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
+                num_key_value_heads=2, max_position_embeddings=128, **common)
+    return {
+        "gpt2": lambda: T.GPT2Config(n_embd=32, n_layer=3, n_head=4, n_positions=128, **common),
+        "llama": lambda: T.LlamaConfig(**rope),
+        "mistral": lambda: T.MistralConfig(**rope, sliding_window=8),
+        "qwen2": lambda: T.Qwen2Config(**rope, use_sliding_window=True, sliding_window=8, max_window_layers=1),
+        "qwen3": lambda: T.Qwen3Config(**rope, head_dim=8),
+        "gemma": lambda: T.GemmaConfig(**rope, head_dim=8),
+        "phi3": lambda: T.Phi3Config(**rope),
+    }[kind]()
+
+
+def build_decoder_source(kind: str, out, texts: list[str], padding_side: str = "right", n_labels: int = 2):
+    """A random decoder *ForSequenceClassification + its tokenizer, saved with save_pretrained."""
+    import transformers as T
+
+    torch.manual_seed(0)
+    tok = tiny_decoder_tokenizer(kind, texts, padding_side)
+    T.AutoModelForSequenceClassification.from_config(tiny_decoder_config(kind, tok, n_labels)).eval() \
+        .save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+# encoders with relative or rotary positions (issue 19)
+
+REL_ENCODERS = ("mpnet", "deberta-v2", "modernbert")
+
+
+def build_rel_encoder_source(kind: str, out, texts: list[str], n_labels: int = 2, **extra):
+    """MPNet with RoBERTa's byte-level tokenizer (<s> A </s></s> B </s>, <pad> = 1), DeBERTa-v3 and ModernBERT with a
+    WordPiece one; 3 layers × 32 wide. ModernBERT alternates global and ±4-token local attention (so 20–40-token
+    sentences exercise the window) and pools ``extra.get('classifier_pooling', 'cls')``."""
+    import transformers as T
+
+    torch.manual_seed(0)
+    tok = tiny_tokenizer("roberta" if kind == "mpnet" else "bert", texts)
+    common = dict(vocab_size=len(tok), num_labels=n_labels, initializer_range=0.3, hidden_size=32,
+                  num_hidden_layers=3, num_attention_heads=2, intermediate_size=64, pad_token_id=tok.pad_token_id)
+    config = {
+        "mpnet": lambda: T.MPNetConfig(**common, max_position_embeddings=HF_MAX_LEN + 2, bos_token_id=0,
+                                       eos_token_id=2),
+        "deberta-v2": lambda: T.DebertaV2Config(**common, max_position_embeddings=HF_MAX_LEN, relative_attention=True,
+                                                position_buckets=16, max_relative_positions=HF_MAX_LEN,
+                                                pos_att_type=["p2c", "c2p"], position_biased_input=False,
+                                                norm_rel_ebd="layer_norm", type_vocab_size=0, pooler_hidden_size=32),
+        "modernbert": lambda: T.ModernBertConfig(**common, max_position_embeddings=HF_MAX_LEN, local_attention=8,
+                                                 global_attn_every_n_layers=2, cls_token_id=tok.cls_token_id,
+                                                 sep_token_id=tok.sep_token_id, bos_token_id=tok.cls_token_id,
+                                                 eos_token_id=tok.sep_token_id, **extra),
+    }[kind]()
+    T.AutoModelForSequenceClassification.from_config(config).eval().save_pretrained(out)
+    tok.save_pretrained(out)
+    return out

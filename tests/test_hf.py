@@ -124,9 +124,8 @@ def test_simulated_exit_equals_real_early_exit_for_every_policy(imported):
 def test_prototypes_are_the_class_means_of_the_fit_rows(imported):
     _, _, res = imported
     model, tok = checkpoint.load(res.out), checkpoint.load_tokenizer(res.out)
-    ds = _fit_rows("mrpc", 64, 0)                 # the rows the import used
-    tr = record(model, tok, list(ds["text"]), list(ds["text_b"]), list(ds["label"]), max_len=MAX_LEN)
-    y = np.asarray(ds["label"])
+    a, b, y = _fit_rows("mrpc", 64, 0)            # the rows the import used
+    tr = record(model, tok, a, b, y, max_len=MAX_LEN)
     for k in (0, 1):
         want = tr.pooled[y == k].astype(np.float64).mean(0)           # (L, D)
         assert np.allclose(tr.prototypes[:, k], want, atol=2e-2)
@@ -138,7 +137,7 @@ def test_salience_and_attention_explain_imported_models(imported):
     the function integrated gradients differentiates (word-table rows → each exit's logits) is the model."""
     from transformers import AutoModelForSequenceClassification
 
-    from core.explain import attention, backend, salience
+    from core.explain import attention, exit_logits, salience
 
     _kind, src, res = imported
     model, tok = checkpoint.load(res.out), checkpoint.load_tokenizer(res.out)
@@ -150,12 +149,11 @@ def test_salience_and_attention_explain_imported_models(imported):
         want = ref(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"], output_attentions=True).attentions
     per_block = len(want) // model.cfg.n_blocks                           # ALBERT: two layers per block
     assert np.allclose(maps, np.stack([want[i * per_block][0].numpy() for i in range(model.cfg.n_blocks)]), atol=1e-5)
-    be = backend(model)                   # what IG differentiates: exit b's logits as a function of the word rows
-    blocks = torch.arange(model.cfg.n_blocks)
+    blocks = torch.arange(model.cfg.n_blocks)  # what IG differentiates: exit b's logits as a function of the rows
     rows = lambda t: t.expand(len(blocks), -1)
     with torch.no_grad():
-        staged = be.exit_logits(be.word_embeddings(rows(ids["input_ids"])), rows(ids["attention_mask"]),
-                                rows(ids["token_type_ids"]), blocks)                      # (L, K)
+        staged = exit_logits(model, model.word_embeddings(rows(ids["input_ids"])), rows(ids["attention_mask"]),
+                             rows(ids["token_type_ids"]), blocks)                         # (L, K)
     assert np.allclose(staged.numpy(), record(model, tok, [text]).logits[0], atol=1e-5)
     sal = salience(model, tok, text, method="ig", steps=32)
     assert sal.word_scores.shape == (model.cfg.n_blocks, len(sal.words)) and np.isfinite(sal.word_scores).all()
@@ -197,8 +195,8 @@ def test_probe_exits_are_the_logistic_regressions(sentences, tmp_path):
     res = import_model(src, "mrpc", tmp_path / "out", exits="probe", limit=120, max_len=MAX_LEN)
     model, tok = checkpoint.load(res.out), checkpoint.load_tokenizer(res.out)
     assert model.cfg.exit_heads == ["probe"] * 3
-    ds = _fit_rows("mrpc", 120, 0)
-    tr = record(model, tok, list(ds["text"]), list(ds["text_b"]), list(ds["label"]), max_len=MAX_LEN)
+    a, b, y = _fit_rows("mrpc", 120, 0)
+    tr = record(model, tok, a, b, y, max_len=MAX_LEN)
     for i in range(3):
         x = tr.pooled[:, i].astype(np.float64)
         mu, sd = x.mean(0), x.std(0) + 1e-6
@@ -238,10 +236,10 @@ def test_sources_that_cannot_be_imported_say_why(sentences, tmp_path):
     with pytest.raises(HFModelError, match=r"do not fit its config.json: \d+ tensor\(s\) missing.*start random"):
         import_model(src, "mrpc", tmp_path / "out2", limit=64)
     assert not (tmp_path / "out2").exists()
-    from transformers import GPT2Config
-    GPT2Config(n_layer=1, n_embd=8, n_head=2).save_pretrained(tmp_path / "gpt2")
-    with pytest.raises(HFModelError, match="model_type 'gpt2' is not supported.*'albert', 'bert'"):
-        inspect_source(tmp_path / "gpt2")
+    from transformers import T5Config
+    T5Config(num_layers=1, d_model=8, num_heads=2).save_pretrained(tmp_path / "t5")
+    with pytest.raises(HFModelError, match="model_type 't5' is not supported.*'albert', 'bert'"):
+        inspect_source(tmp_path / "t5")
 
 
 def test_damaged_imported_directories_are_refused(imported, tmp_path):

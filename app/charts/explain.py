@@ -105,11 +105,15 @@ def highlighted_text(text: str, spans: np.ndarray, scores: np.ndarray, top: floa
     return '<div style="line-height:2.1;font-size:1.05rem;margin-bottom:0.7rem">' + "".join(out) + "</div>"
 
 
-def attention_heatmap(weights: np.ndarray, tokens: Sequence[str], title: str = "Attention") -> go.Figure:
+def attention_heatmap(weights: np.ndarray, tokens: Sequence[str], title: str = "Attention",
+                      causal: bool = False) -> go.Figure:
     """(T, T) attention weights: row = the query token (who looks), column = the key token (looked at);
-    every row sums to 1. Tokens are word pieces, [CLS]/[SEP] included."""
+    every row sums to 1. Tokens are word pieces, [CLS]/[SEP] included. ``causal`` (a decoder): the cells above
+    the diagonal — later tokens, which a token cannot see — are left blank, not drawn as zero weight."""
     w = np.asarray(weights, dtype=np.float64)
     t = w.shape[0]
+    if causal:
+        w = np.where(np.triu(np.ones((t, t), bool), 1), np.nan, w)
     if w.shape != (t, len(tokens)):
         raise ValueError(f"attention of shape {w.shape} does not fit {len(tokens)} tokens: give a (T, T) map")
     pos = np.arange(t)
@@ -118,7 +122,7 @@ def attention_heatmap(weights: np.ndarray, tokens: Sequence[str], title: str = "
                  tickfont=dict(size=11 if t <= 40 else 9))
     q = np.array([[tokens[i]] * t for i in range(t)], dtype=object)
     k = np.array([list(tokens)] * t, dtype=object)
-    fig = go.Figure(go.Heatmap(z=w, x=pos, y=pos, zmin=0, zmax=float(max(w.max(), 1e-9)), colorscale="Blues",
+    fig = go.Figure(go.Heatmap(z=w, x=pos, y=pos, zmin=0, zmax=float(max(np.nanmax(w), 1e-9)), colorscale="Blues",
                                customdata=np.dstack([q, k]), colorbar=dict(title="weight", thickness=12),
                                hovertemplate="%{customdata[0]} → %{customdata[1]}: %{z:.3f}<extra></extra>"))
     side = int(min(max(360, 16 * t + 140), 900))

@@ -1,25 +1,25 @@
 """Explain each exit: per-block token salience and attention (salience), exit-aware counterfactual edits
-(counterfactual); imported models' backend (hf_backend).
+(counterfactual) — of any core.model MultiExitModel, through that interface only.
 
 Other packages import this package, never its modules."""
-from core.explain import hf_backend
 from core.explain.counterfactual import KINDS, Edit, candidates, counterfactuals, substitution_table
 from core.explain.read_window import read_prefix, word_context
 from core.explain.salience import (
     METHODS,
-    Backend,
     Salience,
     Tokens,
     attention,
-    attention_weights,
-    backend,
+    baseline_ids,
     encode_words,
+    exit_logits,
+    max_tokens,
     merge_to_words,
     rollout,
     salience,
     staged_exit_logits,
 )
+from core.model import attention_weights
 
-__all__ = ["Backend", "Edit", "KINDS", "METHODS", "Salience", "Tokens", "attention", "attention_weights", "backend",
-           "candidates", "counterfactuals", "encode_words", "hf_backend", "merge_to_words", "read_prefix", "rollout",
-           "salience", "staged_exit_logits", "substitution_table", "word_context"]
+__all__ = ["Edit", "KINDS", "METHODS", "Salience", "Tokens", "attention", "attention_weights", "baseline_ids",
+           "candidates", "counterfactuals", "encode_words", "exit_logits", "max_tokens", "merge_to_words",
+           "read_prefix", "rollout", "salience", "staged_exit_logits", "substitution_table", "word_context"]

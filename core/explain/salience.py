@@ -19,37 +19,27 @@ Methods (``salience(..., method=)``):
                     Unsigned and class-agnostic; every row sums to 1.
 
 All blocks are explained in one batched pass: the L targets are L rows of one batch, and the forward
-(:class:`Backend` ``exit_logits``) stops each row at its own exit block, so row b runs b+1 blocks.
+(:func:`exit_logits`) stops each row at its own exit block, so row b runs b+1 blocks.
 
-Extension point: the explainers reach a model only through :func:`backend` (a ``functools.singledispatch``
-function). ExitLens' own :class:`core.model.encoder.MultiExitEncoder` is registered here. An imported Hugging Face
-model class registers its own, next to its definition (this module never imports it), e.g.::
-
-    @backend.register
-    def _(model: HFMultiExit) -> Backend:
-        emb = model.<backbone>.embeddings                  # HF embeddings take inputs_embeds=
-        return Backend(emb.word_embeddings,
-                       lambda e, mask, types, block: staged_exit_logits(
-                           model, emb(inputs_embeds=e, token_type_ids=types), mask, block),
-                       lambda *a: <(L, B, H, T, T) from the layers' output_attentions>, max_len, model.cfg.pooling)
+The explainers reach a model only through core.model's MultiExitModel interface (``word_embeddings``,
+``embed_rows``, ``context``, ``block``, ``exit``, ``attention_maps``, ``contract``, ``max_len``): ExitLens' own
+encoder and imported Hugging Face classifiers alike, with no per-class code here. Nothing is hooked into the
+model, so a model shared by several app sessions is never altered while another session runs it.
 
 Dimension legend: L blocks, H heads, T tokens (specials included), W words, K classes, R rows, E embedding.
 """
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import singledispatch
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from core.model import (
-    MultiExitEncoder,
-    SelfAttention,
+    MultiExitModel,
+    TokenizerContract,
     encode_batch,
     special_token_template,
     stateless_copy,
@@ -83,7 +73,8 @@ def check_text(text, what: str = "text") -> str:
     return text
 
 
-def encode_words(tokenizer, text: str, text_b: str | None = None, max_len: int = 128) -> Tokens:
+def encode_words(tokenizer, text: str, text_b: str | None = None, max_len: int = 128,
+                 contract: TokenizerContract | None = None) -> Tokens:
     """Encode like ``core.model.tokenizer.encode_batch`` (same truncation) and map every piece to its word.
 
     Words are the tokenizer's pre-tokenizer words (BERT: whitespace and punctuation split), so merging
@@ -92,7 +83,7 @@ def encode_words(tokenizer, text: str, text_b: str | None = None, max_len: int =
     check_text(text)
     if text_b is not None:
         check_text(text_b, "text_b")
-    enc = encode_batch(tokenizer, [text], None if text_b is None else [text_b], max_len)
+    enc = encode_batch(tokenizer, [text], None if text_b is None else [text_b], max_len, contract)
     if tokenizer.truncation is not None or tokenizer.padding is not None:
         tokenizer = stateless_copy(tokenizer)
     texts = [text] if text_b is None else [text, text_b]
@@ -141,85 +132,45 @@ def merge_to_words(token_scores: np.ndarray, word_of_token: np.ndarray, n_words:
 
 
 # ──────────────────────────────────────────────────────────────────────────────────────────────────
-# The extension point: what the explainers need from a multi-exit model
+# What the explainers run: the model's own pieces
 
-@dataclass(frozen=True)
-class Backend:
-    """How to explain one model class.
-
-    ``word_embeddings(ids)``: (R, T) → (R, T, E), the word-table rows of the tokens (what IG interpolates);
-    ``exit_logits(e, mask, types, block)``: (R, T, E), (R, T)×2, (R,) long → (R, K), row r's logits at its
-    own exit ``block[r]``, computed from those rows; ``attention_maps(ids, mask, types)``: (B, T)×3 →
-    (L, B, H, T, T) softmax weights. Attribution goes through captum's plain (not layer) methods on ``e``:
-    nothing is hooked into the model, so a model shared by several app sessions is never altered while
-    another session runs it."""
-    word_embeddings: Callable[..., torch.Tensor]
-    exit_logits: Callable[..., torch.Tensor]
-    attention_maps: Callable[..., torch.Tensor]
-    max_len: int                           # longest input (special tokens included)
-    pooling: str                           # "cls" | "mean": which rows of the rollout an exit reads
+def explainable(model) -> MultiExitModel:
+    """The model itself, when it implements the MultiExitModel interface; else a TypeError that says so."""
+    if not isinstance(model, MultiExitModel):
+        raise TypeError(f"cannot explain a {type(model).__name__}: only models that implement core.model's "
+                        "MultiExitModel interface (ExitLens' encoder, imported Hugging Face classifiers) can be "
+                        "explained")
+    return model
 
 
-@singledispatch
-def backend(model) -> Backend:
-    raise TypeError(f"cannot explain a {type(model).__name__}: only ExitLens MultiExitEncoder models (and model "
-                    "classes that register a core.explain.salience.Backend with @backend.register) can be explained")
+def max_tokens(model: MultiExitModel) -> int:
+    """The longest input the explainers feed (special tokens included)."""
+    return min(128, explainable(model).max_len)
 
 
-@backend.register
-def _native_backend(model: MultiExitEncoder) -> Backend:
-    return Backend(lambda ids: model.embeddings.word(ids),
-                   lambda e, mask, types, block: staged_exit_logits(model, native_embed(model, e, types), mask, block),
-                   lambda *a: native_attention_maps(model, *a), min(128, model.cfg.max_len), model.cfg.pooling)
-
-
-def native_embed(model: MultiExitEncoder, e: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
-    """(R, T, E) word-table rows → (R, T, D) first block input: ``Embeddings.forward`` after its table
-    lookup (COST-EFF projection, + position + segment, LayerNorm, dropout); tests/test_explain.py checks
-    it against the model's own forward."""
-    emb = model.embeddings
-    x = emb.word_proj(e) if emb.word_proj is not None else e
-    x = x + emb.position(torch.arange(e.shape[1], device=e.device))[None] + emb.token_type(types)
-    return emb.drop(emb.norm(x))
-
-
-def staged_exit_logits(model, h: torch.Tensor, mask, block) -> torch.Tensor:
-    """(R, T, D) first block input, (R, T) mask, (R,) exit block → (R, K): the blocks and exit heads of
-    ``MultiExitEncoder.forward``, but each row leaves the batch after its own exit block, so explaining
-    exit b costs b+1 blocks. Any model with the staged API that core.inference.early_exit uses
-    (``attention_bias``, ``blocks[i](h, bias)``, ``exit(i, h, mask).logits``) can use it in its Backend."""
-    bias = model.attention_bias(mask, h.dtype)                    # (R, 1, 1, T)
+def staged_exit_logits(model: MultiExitModel, h: torch.Tensor, mask, block) -> torch.Tensor:
+    """(R, T, D) first block input, (R, T) mask, (R,) exit block → (R, K): the blocks and exit heads of the
+    model's forward, but each row leaves the batch after its own exit block, so explaining exit b costs b+1
+    blocks (the pieces core.run.early_exit also runs)."""
+    ctx = model.context(mask, h)
     rows = torch.arange(len(block))
     pieces, order = [], []
     for i in range(int(block.max()) + 1):
-        h = model.blocks[i](h, bias)
+        h = model.block(i, h, ctx)
         here = block == i
         if bool(here.any()):
             pieces.append(model.exit(i, h[here], mask[here]).logits)                       # (r_i, K)
             order.append(rows[here])
         keep = block > i
         if not bool(keep.all()):
-            h, bias, mask, block, rows = h[keep], bias[keep], mask[keep], block[keep], rows[keep]
+            h, ctx, mask, block, rows = h[keep], ctx.select(keep), mask[keep], block[keep], rows[keep]
     return torch.cat(pieces)[torch.argsort(torch.cat(order))]
 
 
-def attention_weights(attn: SelfAttention, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """(B, T, D), (B, 1, 1, T) → (B, H, T, T): softmax(q kᵀ/√Dh + bias), the weights that
-    ``SelfAttention.forward`` hands to scaled_dot_product_attention (its default scale is 1/√Dh)."""
-    b, t, _ = x.shape
-    split = lambda y: y.view(b, t, attn.n_heads, attn.head_dim).transpose(1, 2)     # (B, H, T, Dh)
-    q, k = split(attn.query(x)), split(attn.key(x))
-    return torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(attn.head_dim) + bias, dim=-1)
-
-
-def native_attention_maps(model: MultiExitEncoder, ids, mask, types) -> torch.Tensor:
-    h = model.embed(ids, types)
-    bias = model.attention_bias(mask, h.dtype)
-    maps = []
-    for blk in model.blocks:
-        maps.append(attention_weights(blk.attn, h, bias))        # the block's own input
-        h = blk(h, bias)
-    return torch.stack(maps)                                      # (L, B, H, T, T)
+def exit_logits(model: MultiExitModel, e: torch.Tensor, mask, types, block) -> torch.Tensor:
+    """(R, T, E) word-table rows, (R, T)×2, (R,) long → (R, K): row r's logits at its own exit ``block[r]``,
+    computed from those rows (the function integrated gradients differentiates)."""
+    return staged_exit_logits(model, model.embed_rows(e, types), mask, block)
 
 
 @contextmanager
@@ -239,10 +190,9 @@ def eval_mode(model: nn.Module):
 def attention(model, tokenizer, text: str, text_b: str | None = None) -> np.ndarray:
     """(L, H, T, T) attention weights of every block and head for one sentence (or pair); T counts the
     special tokens, row i is query token i, and every row sums to 1 (one sentence has no padding)."""
-    be = backend(model)
-    enc = encode_words(tokenizer, text, text_b, be.max_len)
+    enc = encode_words(tokenizer, text, text_b, max_tokens(model), model.contract)
     with torch.no_grad(), eval_mode(model):
-        maps = be.attention_maps(enc.input_ids, enc.attention_mask, enc.token_type_ids)
+        maps = model.attention_maps(enc.input_ids, enc.attention_mask, enc.token_type_ids)
     return maps[:, 0].float().numpy()
 
 
@@ -250,14 +200,15 @@ def rollout(maps: np.ndarray, pooling: str = "cls") -> np.ndarray:
     """(L, H, T, T) attention → (L, T): how much each input token flows into exit b's pooled state.
 
     Abnar & Zuidema (2020): average the heads, add the residual as ½I, renormalise, multiply through the
-    blocks. A [CLS]-pooled exit reads row 0; a mean-pooled exit the mean of all rows. Rows sum to 1."""
+    blocks. A [CLS]-pooled exit reads row 0; a decoder's exit its last token's row; a mean-pooled exit the mean
+    of all rows. Rows sum to 1."""
     t = maps.shape[-1]
     a = 0.5 * maps.mean(axis=1) + 0.5 * np.eye(t)[None]           # (L, T, T)
     a = a / a.sum(-1, keepdims=True)
     flow, out = np.eye(t), []
     for blk in a:
         flow = blk @ flow
-        out.append(flow[0] if pooling == "cls" else flow.mean(0))
+        out.append(flow[0] if pooling == "cls" else flow[-1] if pooling == "last" else flow.mean(0))
     return np.stack(out)
 
 
@@ -296,7 +247,7 @@ class Salience:
         return self.word_segment < 0
 
 
-def _attribute(be: Backend, enc: Tokens, blocks: np.ndarray, target: np.ndarray, method: str, steps: int,
+def _attribute(model: MultiExitModel, enc: Tokens, blocks: np.ndarray, target: np.ndarray, method: str, steps: int,
                baseline_ids: torch.Tensor):
     """(R, T) token scores for rows (block, its target) in one captum call; IG also returns its delta."""
     from captum.attr import InputXGradient, IntegratedGradients
@@ -304,33 +255,34 @@ def _attribute(be: Backend, enc: Tokens, blocks: np.ndarray, target: np.ndarray,
     r = len(blocks)
     mask, types = enc.attention_mask.repeat(r, 1), enc.token_type_ids.repeat(r, 1)
     with torch.no_grad():
-        e = be.word_embeddings(enc.input_ids).repeat(r, 1, 1)          # (R, T, E)
-        e0 = be.word_embeddings(baseline_ids).repeat(r, 1, 1)
+        e = model.word_embeddings(enc.input_ids).repeat(r, 1, 1)       # (R, T, E)
+        e0 = model.word_embeddings(baseline_ids).repeat(r, 1, 1)
     block = torch.as_tensor(blocks, dtype=torch.long)
     extra = (mask, types, block)                       # captum repeats these with the interpolation steps
+    f = lambda e_, mask_, types_, block_: exit_logits(model, e_, mask_, types_, block_)
     tgt = [int(c) for c in target[blocks]]
     if method == "grad_x_input":
-        attr = InputXGradient(be.exit_logits).attribute(e.requires_grad_(), target=tgt, additional_forward_args=extra)
+        attr = InputXGradient(f).attribute(e.requires_grad_(), target=tgt, additional_forward_args=extra)
         return attr.sum(-1).detach().double().numpy(), None
-    attr, delta = IntegratedGradients(be.exit_logits).attribute(
+    attr, delta = IntegratedGradients(f).attribute(
         e, baselines=e0, target=tgt, additional_forward_args=extra, n_steps=steps,
         return_convergence_delta=True)                 # (R, T, E), (R,)
     return attr.sum(-1).detach().double().numpy(), delta.detach().double().numpy()
 
 
-def _baseline_ids(enc: Tokens, tokenizer) -> torch.Tensor:
-    pad = tokenizer.token_to_id("[PAD]")
-    pad = 0 if pad is None else pad
+def baseline_ids(enc: Tokens, model: MultiExitModel) -> torch.Tensor:
+    """IG's baseline: every non-special token replaced by the model's own pad id (its tokenizer contract)."""
+    pad = model.contract.pad_id
     return torch.where(torch.as_tensor(enc.special)[None], enc.input_ids, torch.full_like(enc.input_ids, pad))
 
 
-def _refined_ig(be: Backend, enc: Tokens, blocks, target, steps: int, base, tol: float, max_steps: int):
+def _refined_ig(model: MultiExitModel, enc: Tokens, blocks, target, steps: int, base, tol: float, max_steps: int):
     """IG at ``steps``; the blocks whose completeness gap is still above ``tol`` are done again with twice
     the steps, up to ``max_steps``, keeping per block the estimate with the smallest gap. captum's advice
     for a large convergence delta is more steps: a sharp exit (a logit that jumps along the straight path,
     as in a model trained to near-certainty) needs more than 32 quadrature points, and Gauss-Legendre's
     error on a near-jump is not monotone in the points, hence "keep the best". A smooth exit costs nothing."""
-    scores, delta = _attribute(be, enc, blocks, target, "ig", steps, base)
+    scores, delta = _attribute(model, enc, blocks, target, "ig", steps, base)
     used = np.full(len(blocks), steps)
     gap = lambda sc, de: np.abs(de) / np.maximum(np.abs(sc.sum(-1) - de), 1e-12)
     best = gap(scores, delta)                                                    # (L',)
@@ -338,7 +290,7 @@ def _refined_ig(be: Backend, enc: Tokens, blocks, target, steps: int, base, tol:
     n = steps
     while todo.size and n * 2 <= max_steps:
         n *= 2
-        sc, de = _attribute(be, enc, blocks[todo], target, "ig", n, base)
+        sc, de = _attribute(model, enc, blocks[todo], target, "ig", n, base)
         g = gap(sc, de)
         better = g < best[todo]
         rows = todo[better]
@@ -364,8 +316,7 @@ def salience(model, tokenizer, text: str, text_b: str | None = None, method: str
     from core.policies import decide
     from core.run import record
 
-    be = backend(model)
-    enc = encode_words(tokenizer, text, text_b, be.max_len)
+    enc = encode_words(tokenizer, text, text_b, max_tokens(model), model.contract)
     delta = gain = used = None
     with eval_mode(model):                      # record() switches to eval too: restore the caller's mode
         trace = record(model, tokenizer, [text], None if text_b is None else [text_b])
@@ -375,16 +326,16 @@ def salience(model, tokenizer, text: str, text_b: str | None = None, method: str
             raise ValueError(f"blocks must be 0-based block indices in 0..{n_blocks - 1}, got {blocks.tolist()}")
         if method == "rollout":
             with torch.no_grad():
-                maps = be.attention_maps(enc.input_ids, enc.attention_mask, enc.token_type_ids)[:, 0]
-            scores = rollout(maps.double().numpy(), be.pooling)[blocks]
+                maps = model.attention_maps(enc.input_ids, enc.attention_mask, enc.token_type_ids)[:, 0]
+            scores = rollout(maps.double().numpy(), model.cfg.pooling)[blocks]
         else:
-            base = _baseline_ids(enc, tokenizer)
+            base = baseline_ids(enc, model)
             with torch.enable_grad():
                 if method == "ig":
-                    scores, delta, used = _refined_ig(be, enc, blocks, target, int(steps), base, tol, max_steps)
+                    scores, delta, used = _refined_ig(model, enc, blocks, target, int(steps), base, tol, max_steps)
                     gain = scores.sum(-1) - delta     # captum: delta = Σ attributions − (f(x) − f(baseline))
                 else:
-                    scores, _ = _attribute(be, enc, blocks, target, method, 0, base)
+                    scores, _ = _attribute(model, enc, blocks, target, method, 0, base)
     exit_block = None if policy is None else int(decide(policy, trace).exit_block[0])
     return Salience(method, enc.tokens, scores, enc.words, merge_to_words(scores, enc.word_of_token, len(enc.words)),
                     enc.word_of_token, enc.word_segment, enc.word_spans, target, trace.probs[0], blocks,

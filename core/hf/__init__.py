@@ -3,8 +3,9 @@
 
 Other packages import this package, never its modules."""
 from core.hf.cli import main
-from core.hf.importer import import_model, inspect_source, is_hf_model_dir
+from core.hf.importer import import_model
+from core.hf.source import hf_offline, inspect_source, is_hf_model_dir, source_fingerprint
 from core.model import FAMILIES, HFExitConfig, HFModelError, HFMultiExit, load_dir
 
-__all__ = ["FAMILIES", "HFExitConfig", "HFModelError", "HFMultiExit", "import_model", "inspect_source",
-           "is_hf_model_dir", "load_dir", "main"]
+__all__ = ["FAMILIES", "HFExitConfig", "HFModelError", "HFMultiExit", "hf_offline", "import_model", "inspect_source",
+           "is_hf_model_dir", "load_dir", "main", "source_fingerprint"]

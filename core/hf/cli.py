@@ -12,23 +12,16 @@ CLI:
     python -m core.hf import SRC --task sst2 --out DIR [--exits own-head|probe] [--limit N] [--finetune E]
     python -m core.hf inspect SRC
 
-The model wrapper is core.model.families (exits, prototypes, save format), the import steps core.hf.importer, the
-salience/attention backend core.explain.hf_backend (registered by importing this module).
+The model wrapper is core.model.families (exits, prototypes, save format; it implements core.model's
+MultiExitModel interface, which recording and the explainers use), the import steps core.hf.importer.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from core.explain import hf_backend as hf_explain  # noqa: F401  (registers HFMultiExit with core.explain.salience's explainers)
-from core.hf.importer import (
-    EXIT_MODES,
-    ImportResult,
-    SourceInfo,
-    import_model,
-    inspect_source,
-    is_hf_model_dir,
-)
+from core.hf.importer import ImportResult, import_model
+from core.hf.source import EXIT_MODES, SourceInfo, inspect_source, is_hf_model_dir
 from core.model import FAMILIES, HFExitConfig, HFModelError, HFMultiExit, load_dir
 
 __all__ = ["EXIT_MODES", "FAMILIES", "HFExitConfig", "HFModelError", "HFMultiExit", "ImportResult",

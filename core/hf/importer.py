@@ -32,35 +32,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.hf.source import EXIT_MODES, SourceInfo, inspect_source, load_source, source_fingerprint
 from core.model import (
-    HF_FORMAT,
     HFExitConfig,
     HFModelError,
     HFMultiExit,
+    TokenizerContract,
     checkpoint,
     family,
-    need_transformers,
     strip_pooler,
+    wrapper,
 )
 
-EXIT_MODES = ("own-head", "probe")
-WEIGHT_GLOBS = ("*.safetensors", "*.safetensors.index.json")
-PICKLED = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True)
-class SourceInfo:
-    """What a Hugging Face source is, read from its config (the app shows it before offering the import)."""
-    src: str
-    model_type: str
-    has_classifier: bool        # a *ForSequenceClassification checkpoint (its head is the own head)
-    num_labels: int | None      # the classifier's outputs (None for a bare encoder)
-    label_names: list[str] | None
-    n_layers: int
-    hidden: int
-    pooling: str                # what its family pools: "cls", or "mean" for a sentence-transformers encoder
-    default_exits: str          # "own-head" for a classifier, "probe" for a bare encoder
 
 
 @dataclass
@@ -72,110 +56,6 @@ class ImportResult:
     seconds: dict[str, float]         # per stage
     fit_accuracy: list[float]         # (L,) accuracy of each exit on the rows it was fitted on
     card: dict = field(default_factory=dict)
-
-
-def _config_json(path: Path) -> dict | None:
-    try:
-        raw = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-    return raw if isinstance(raw, dict) else None
-
-
-def is_hf_model_dir(path) -> bool:
-    """True for a local folder saved by transformers' ``save_pretrained`` (config.json with a model_type and
-    a weights file) that is not already an ExitLens model directory."""
-    p = Path(path).expanduser()
-    raw = _config_json(p) if p.is_dir() else None
-    if raw is None or "model_type" not in raw or raw.get("format") == HF_FORMAT:
-        return False
-    return any(any(p.glob(g)) for g in WEIGHT_GLOBS) or any((p / n).is_file() for n in PICKLED)
-
-
-def _pooling(src: str, has_classifier: bool) -> str:
-    """A classifier pools what its head reads ([CLS]); a sentence-transformers encoder says what it pools."""
-    if has_classifier:
-        return "cls"
-    st = Path(src) / "1_Pooling" / "config.json"
-    try:
-        conf = json.loads(st.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "cls"
-    return "mean" if conf.get("pooling_mode_mean_tokens") else "cls"
-
-
-def inspect_source(src) -> SourceInfo:
-    """Read a local folder's (or a hub name's, when online) config; HFModelError says what is wrong."""
-    from transformers import AutoConfig
-
-    need_transformers()
-    local = Path(str(src)).expanduser()
-    src = str(local) if local.exists() else str(src)
-    try:
-        config = AutoConfig.from_pretrained(src)
-    except (OSError, ValueError) as e:
-        raise HFModelError(f"{src} is not a Hugging Face model folder ({str(e).splitlines()[0]})",
-                           "Point at a folder written by `save_pretrained` (config.json + model.safetensors), "
-                           "or a hub name when online") from e
-    family(config.model_type)                                  # supported families only
-    has_clf = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
-    labels = [str(config.id2label[i]) for i in range(config.num_labels)] if has_clf else None
-    return SourceInfo(src, config.model_type, has_clf, config.num_labels if has_clf else None, labels,
-                      int(config.num_hidden_layers), int(config.hidden_size), _pooling(src, has_clf),
-                      "own-head" if has_clf else "probe")
-
-
-def _check_weights(src: str) -> None:
-    p = Path(src)
-    if not p.is_dir():
-        return                                              # a hub name: transformers fetches safetensors
-    if not any(any(p.glob(g)) for g in WEIGHT_GLOBS):
-        pickled = [n for n in PICKLED if (p / n).is_file()]
-        raise HFModelError(f"{src} has no safetensors weights" + (f", only {pickled}" if pickled else ""),
-                           "ExitLens never unpickles weights (it runs arbitrary code): re-save the model with "
-                           "`model.save_pretrained(dir)` (safetensors is the default) and import that folder")
-
-
-def _check_loaded(src: str, loading: dict) -> None:
-    """Refuse weights that leave the backbone randomly initialised (transformers only warns about it)."""
-    missing = [k for k in loading.get("missing_keys", []) if "pooler" not in k and "classifier" not in k]
-    bad = list(missing) + [str(k[0] if isinstance(k, tuple) else k) for k in loading.get("mismatched_keys", [])]
-    if bad:
-        raise HFModelError(f"the weights in {src} do not fit its config.json: {len(bad)} tensor(s) missing or "
-                           f"of another shape (e.g. {bad[0]}); they would start random",
-                           "Import the folder `save_pretrained` wrote for this very model")
-
-
-def load_source(info: SourceInfo):
-    """(the transformers model in eval mode, its fast tokenizer as a stateless ``tokenizers.Tokenizer``,
-    whether that tokenizer feeds token_type_ids to the model)."""
-    from tokenizers import Tokenizer
-    from transformers import (
-        AutoModel,
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-    )
-
-    _check_weights(info.src)
-    cls = AutoModelForSequenceClassification if info.has_classifier else AutoModel
-    try:
-        hf, loading = cls.from_pretrained(info.src, use_safetensors=True, attn_implementation="sdpa",
-                                          output_loading_info=True)
-        tok = AutoTokenizer.from_pretrained(info.src)
-    except (OSError, ValueError, RuntimeError) as e:    # transformers raises RuntimeError on shape mismatches
-        raise HFModelError(f"cannot load {info.src} ({str(e).splitlines()[0]})",
-                           "Check that the folder holds the model its config.json describes, and its "
-                           "tokenizer files") from e
-    _check_loaded(info.src, loading)
-    backend = getattr(tok, "backend_tokenizer", None)
-    if backend is None:
-        raise HFModelError(f"{info.src} has only a slow (Python) tokenizer",
-                           "Save a fast tokenizer (tokenizer.json) next to the model: "
-                           "`AutoTokenizer.from_pretrained(..., use_fast=True).save_pretrained(dir)`")
-    tokenizer = Tokenizer.from_str(backend.to_str())
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
-    return hf.eval(), tokenizer, "token_type_ids" in tok.model_input_names
 
 
 def exit_plan(info: SourceInfo, exits: str, n_classes: int, finetune: bool) -> tuple[list[str], bool]:
@@ -195,30 +75,36 @@ def exit_plan(info: SourceInfo, exits: str, n_classes: int, finetune: bool) -> t
 
 
 def wrap(hf, info: SourceInfo, exits: str, exit_heads: list[str], probe_dense: bool, n_classes: int,
-         token_types: bool = True) -> HFMultiExit:
+         contract: TokenizerContract | None = None) -> HFMultiExit:
     """The transformers model as an HFMultiExit: own head copied from its classifier, probes zero (or, with
     ``probe_dense``, copies of the own head), no prototypes yet."""
     fam = family(info.model_type)
-    own = [hf.get_submodule(fam.dense), hf.get_submodule(fam.out)] if info.has_classifier else None
+    own = [hf.get_submodule(fam.dense) if fam.dense else None, hf.get_submodule(fam.out)] \
+        if info.has_classifier else None
     base = strip_pooler(hf.base_model)
     c = base.config
     hf_config = json.loads(c.to_json_string(use_diff=False))
     roberta_offset = (c.pad_token_id + 1) if fam.position_offset else 0
     emb = int(getattr(c, "embedding_size", 0) or 0)
+    contract = contract or TokenizerContract(int(c.pad_token_id or 0))
     cfg = HFExitConfig(
         model_type=info.model_type, hf_config=hf_config, exit_heads=list(exit_heads), n_blocks=info.n_layers,
-        n_classes=n_classes, hidden=info.hidden, ffn=int(getattr(c, fam.ffn_key)),
+        n_classes=n_classes, hidden=info.hidden, ffn=int(getattr(c, fam.ffn_key, None) or 4 * info.hidden),
         max_len=int(c.max_position_embeddings) - roberta_offset, vocab_size=int(c.vocab_size),
         exits=exits,
         probe_dense=probe_dense, layers_per_block=int(getattr(c, "inner_group_num", 1) or 1),
         emb_size=emb if emb and emb != info.hidden else 0, pooling=info.pooling,
-        pad_id=int(c.pad_token_id or 0), token_types=token_types and int(getattr(c, "type_vocab_size", 1)) > 1,
+        pad_id=contract.pad_id, padding_side=contract.padding_side, special_ids=list(contract.special_ids),
+        token_types=contract.token_types and int(getattr(c, "type_vocab_size", 1)) > 1,
         source=info.src)
-    model = HFMultiExit(cfg, base).eval()
+    model = wrapper(cfg, base).eval()
     with torch.no_grad():
         if own is not None and model.own_head is not None:
-            model.own_head.dense.load_state_dict(own[0].state_dict())
-            model.own_head.out.load_state_dict(own[1].state_dict())
+            if own[0] is not None:
+                _copy_linear(model.own_head.dense, own[0])
+            if fam.head_norm:
+                model.own_head.norm.load_state_dict(hf.get_submodule(fam.head_norm).state_dict())
+            _copy_linear(model.own_head.out, own[1])
         for kind, head in zip(cfg.exit_heads, model.probes):
             if kind != "probe":
                 continue
@@ -228,6 +114,12 @@ def wrap(hf, info: SourceInfo, exits: str, exit_heads: list[str], probe_dense: b
                 head.out.weight.zero_()
                 head.out.bias.zero_()
     return model
+
+
+def _copy_linear(dst: torch.nn.Linear, src: torch.nn.Linear) -> None:
+    """A head layer's weights; a bias-free source (a decoder's score, ModernBERT's dense) gets a zero bias."""
+    dst.weight.copy_(src.weight)
+    dst.bias.copy_(src.bias if src.bias is not None else torch.zeros_like(dst.bias))
 
 
 # fitting the heads on recorded states
@@ -288,21 +180,32 @@ def class_means(pooled: np.ndarray, labels: np.ndarray, n_classes: int) -> np.nd
     return np.einsum("nk,nld->lkd", onehot, pooled.astype(np.float64)) / counts[None, :, None]
 
 
-def _fit_rows(task: str, limit: int | None, seed: int):
+def _fit_rows(task: str, limit: int | None, seed: int, rows=None):
+    """(texts, texts_b or None, labels) the heads are fitted on: ``rows`` when given, else the task's fit split;
+    a seeded random subset of ``limit`` of them."""
     from core.data import load_fit
 
-    ds = load_fit(task)
-    if limit is not None and limit < len(ds):
-        ds = ds.select(np.sort(np.random.default_rng(seed).choice(len(ds), size=limit, replace=False)))
-    return ds
+    if rows is None:
+        ds = load_fit(task)
+        texts, texts_b, labels = list(ds["text"]), list(ds["text_b"]) if "text_b" in ds.column_names else None, \
+            ds["label"]
+    else:
+        texts, texts_b, labels = list(rows[0]), None if rows[1] is None else list(rows[1]), rows[2]
+    labels = np.asarray(labels, dtype=np.int64)
+    if limit is not None and limit < len(texts):
+        keep = np.sort(np.random.default_rng(seed).choice(len(texts), size=limit, replace=False))
+        texts, labels = [texts[i] for i in keep], labels[keep]
+        texts_b = None if texts_b is None else [texts_b[i] for i in keep]
+    return texts, texts_b, labels
 
 
 def import_model(src, task: str, out, exits: str = "own-head", *, limit: int | None = None,
                  finetune_epochs: int = 0, C: float = 1.0, batch_size: int = 64, max_len: int = 128,
-                 seed: int = 0, progress: Progress | None = None) -> ImportResult:
+                 seed: int = 0, progress: Progress | None = None, rows=None) -> ImportResult:
     """Import ``src`` (a local HF folder, or a hub name when online) for ``task`` into the directory ``out``.
 
-    ``limit`` fits heads and prototypes on a seeded random subset of that many fit rows (None = all)."""
+    ``limit`` fits heads and prototypes on a seeded random subset of that many fit rows (None = all); ``rows``
+    = (texts, texts_b or None, labels) fits them on those rows (an uploaded CSV) instead of the task's fit split."""
     from core.data import get_task
     from core.run import record
 
@@ -315,15 +218,13 @@ def import_model(src, task: str, out, exits: str = "own-head", *, limit: int | N
     n_classes = t.num_labels
     exit_heads, dense = exit_plan(info, exits, n_classes, finetune_epochs > 0)
     report("load", 0, 1)
-    hf, tokenizer, token_types = load_source(info)
-    model = wrap(hf, info, exits, exit_heads, dense, n_classes, token_types)
+    hf, tokenizer, contract = load_source(info)
+    model = wrap(hf, info, exits, exit_heads, dense, n_classes, contract)
     report("load", 1, 1)
     seconds["load"] = time.perf_counter() - t0
-    ds = _fit_rows(task, limit, seed)
-    texts_b = list(ds["text_b"]) if "text_b" in ds.column_names else None
-    labels = np.asarray(ds["label"], dtype=np.int64)
+    texts, texts_b, labels = _fit_rows(task, limit, seed, rows)
     t1 = time.perf_counter()
-    tr = record(model, tokenizer, list(ds["text"]), texts_b, labels, batch_size=batch_size, max_len=max_len,
+    tr = record(model, tokenizer, texts, texts_b, labels, batch_size=batch_size, max_len=max_len,
                 callback=lambda done, total: report("record", done, total))
     pooled = tr.pooled                                                     # (N, L, D) float16
     seconds["record"] = time.perf_counter() - t1
@@ -342,6 +243,8 @@ def import_model(src, task: str, out, exits: str = "own-head", *, limit: int | N
                               for i in range(model.cfg.n_blocks)], 1)      # (N, L, K)
     fit_acc = (logits.argmax(-1).numpy() == labels[:, None]).mean(0).tolist()
     card = _card(info, task, exits, limit, finetune_epochs, C, seed, len(labels), seconds, fit_acc, out)
+    card["source_fingerprint"] = source_fingerprint(info.src) if Path(info.src).is_dir() else None
+    card["import"]["fit_split"] = card["import"]["fit_split"] if rows is None else "the rows given (an uploaded CSV)"
     report("save", 0, 1)
     path = checkpoint.save(model, out, tokenizer=tokenizer, card=card)
     report("save", 1, 1)

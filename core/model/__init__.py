@@ -26,30 +26,32 @@ from core.model.checkpoint import (
     save,
 )
 from core.model.config import PRESETS, ModelConfig, preset
+from core.model.decoders import HFDecoderMultiExit
 from core.model.encoder import (
-    EncoderOutput,
     MultiExitEncoder,
     SelfAttention,
     SLFNBlock,
+    attention_weights,
     pool,
     prototype_distance,
 )
-from core.model.families import (
-    FAMILIES,
-    ClassMeans,
-    HFExitConfig,
-    HFModelError,
-    HFMultiExit,
-    family,
-    load_dir,
-    need_transformers,
-    strip_pooler,
+from core.model.families import ClassMeans, HFMultiExit, need_transformers, strip_pooler
+from core.model.hf_config import FAMILIES, HFExitConfig, HFModelError, family
+from core.model.hf_load import load_dir, wrapper
+from core.model.interface import (
+    BlockContext,
+    EncoderOutput,
+    ExitOutput,
+    MultiExitBase,
+    MultiExitModel,
+    additive_bias,
 )
 from core.model.minilm import load_minilm, model_dir, task_texts, task_token_ids, trim_vocab
 from core.model.slenderize import slenderize, taylor_scores, truncate_positions
 from core.model.tokenizer import (
     SPECIAL_TOKENS,
     TokenInfo,
+    TokenizerContract,
     encode_batch,
     encode_one,
     load_minilm_tokenizer,
@@ -71,14 +73,15 @@ from core.model.weights import (
     stored_dtype_bytes,
 )
 
-__all__ = ["BinaryEmbedding", "BinaryLinear", "CheckpointError", "ClassMeans", "EncoderOutput", "FAMILIES",
-           "HFExitConfig", "HFModelError", "HFMultiExit", "HF_FORMAT", "ModelConfig", "MultiExitEncoder", "PRESETS",
-           "SLFNBlock", "SPECIAL_TOKENS", "SelfAttention", "TokenInfo", "against_reference", "approx_sign",
-           "approx_sign_curves", "binarize_weight", "checkpoint", "disk_bytes", "encode_batch", "encode_one",
-           "family", "flipped_share", "freeze_binarized", "latent_model", "layer_stats", "load", "load_card",
-           "load_dir", "load_minilm", "load_minilm_tokenizer", "load_tokenizer", "model_dir", "need_transformers",
-           "pack_signs", "packed_bytes", "pool", "preset", "pretrained_block_weights", "prototype_distance",
-           "quantize_rows", "read_tokenizer", "save", "save_tokenizer", "sign_flips", "size_report", "slenderize",
-           "special_token_template", "stateless_copy", "stored_dtype_bytes", "strip_pooler", "task_texts",
-           "task_token_ids", "taylor_scores", "train_wordpiece", "trim_vocab", "truncate_positions",
-           "truncated_lengths", "unpack_signs"]
+__all__ = ["BinaryEmbedding", "BinaryLinear", "BlockContext", "CheckpointError", "ClassMeans", "EncoderOutput",
+           "ExitOutput", "FAMILIES", "HFDecoderMultiExit", "HFExitConfig", "HFModelError", "HFMultiExit",
+           "HF_FORMAT", "ModelConfig", "MultiExitBase", "MultiExitEncoder", "MultiExitModel", "PRESETS", "SLFNBlock",
+           "SPECIAL_TOKENS", "SelfAttention", "TokenInfo", "TokenizerContract", "additive_bias", "against_reference",
+           "approx_sign", "approx_sign_curves", "attention_weights", "binarize_weight", "checkpoint", "disk_bytes",
+           "encode_batch", "encode_one", "family", "flipped_share", "freeze_binarized", "latent_model",
+           "layer_stats", "load", "load_card", "load_dir", "load_minilm", "load_minilm_tokenizer", "load_tokenizer",
+           "model_dir", "need_transformers", "pack_signs", "packed_bytes", "pool", "preset",
+           "pretrained_block_weights", "prototype_distance", "quantize_rows", "read_tokenizer", "save",
+           "save_tokenizer", "sign_flips", "size_report", "slenderize", "special_token_template", "stateless_copy",
+           "stored_dtype_bytes", "strip_pooler", "task_texts", "task_token_ids", "taylor_scores", "train_wordpiece",
+           "trim_vocab", "truncate_positions", "truncated_lengths", "unpack_signs", "wrapper"]

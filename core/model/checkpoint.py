@@ -123,7 +123,7 @@ def read_config(directory: str | os.PathLike) -> ModelConfig:
             raise ValueError("it is not a JSON object")
         raw = {k: v for k, v in raw.items()}
         if raw.get("format") == HF_FORMAT:           # an imported Hugging Face classifier (core.hf.importer)
-            from core.model.families import HFExitConfig
+            from core.model.hf_config import HFExitConfig
             return HFExitConfig.from_dict(raw)
         return ModelConfig.from_dict(raw)
     except (ValueError, TypeError, UnicodeDecodeError) as e:
@@ -194,7 +194,8 @@ def load(directory: str | os.PathLike, device: str = "cpu") -> MultiExitEncoder:
 
 def _load_imported(directory: Path, cfg, device: str):
     """An imported Hugging Face classifier (core.model.families.HFMultiExit), validated the same way."""
-    from core.model.families import HFModelError, load_dir
+    from core.model.hf_config import HFModelError
+    from core.model.hf_load import load_dir
 
     try:
         return load_dir(directory, cfg, device, weights_format=FORMAT)

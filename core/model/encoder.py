@@ -13,7 +13,7 @@ Dimension legend: B batch, T tokens, D hidden, L blocks, K classes, P prototype 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
 
 import torch
 import torch.nn as nn
@@ -21,6 +21,8 @@ import torch.nn.functional as F
 
 from core.model.binary import BinaryEmbedding, BinaryLinear
 from core.model.config import ModelConfig
+from core.model.interface import BlockContext, ExitOutput, MultiExitBase, seq_lengths
+from core.model.tokenizer import TokenizerContract
 
 
 def linear(cfg: ModelConfig, part: str, n_in: int, n_out: int, bias: bool = True) -> nn.Linear:
@@ -46,10 +48,12 @@ class Embeddings(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, ids: torch.Tensor, token_type: torch.Tensor) -> torch.Tensor:  # (B, T) → (B, T, D)
-        x = self.word(ids)
-        if self.word_proj is not None:
-            x = self.word_proj(x)
-        pos = torch.arange(ids.shape[1], device=ids.device)
+        return self.rows(self.word(ids), token_type)
+
+    def rows(self, e: torch.Tensor, token_type: torch.Tensor) -> torch.Tensor:  # (B, T, E) → (B, T, D)
+        """Everything after the word-table lookup: COST-EFF projection, + position + segment, LayerNorm, dropout."""
+        x = self.word_proj(e) if self.word_proj is not None else e
+        pos = torch.arange(e.shape[1], device=e.device)
         x = x + self.position(pos)[None] + self.token_type(token_type)
         return self.drop(self.norm(x))
 
@@ -74,6 +78,15 @@ class SelfAttention(nn.Module):
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias,
                                            dropout_p=self.p_drop if self.training else 0.0)
         return self.out(y.transpose(1, 2).reshape(b, t, -1))
+
+
+def attention_weights(attn: SelfAttention, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """(B, T, D), (B, 1, 1, T) → (B, H, T, T): softmax(q kᵀ/√Dh + bias), the weights that
+    ``SelfAttention.forward`` hands to scaled_dot_product_attention (its default scale is 1/√Dh)."""
+    b, t, _ = x.shape
+    split = lambda y: y.view(b, t, attn.n_heads, attn.head_dim).transpose(1, 2)     # (B, H, T, Dh)
+    q, k = split(attn.query(x)), split(attn.key(x))
+    return torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(attn.head_dim) + bias, dim=-1)
 
 
 class BertBlock(nn.Module):
@@ -121,9 +134,13 @@ class SLFNBlock(nn.Module):
 # exits
 
 def pool(h: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
-    """(B, T, D), (B, T) → (B, D): the first token ([CLS]) or the mask-aware mean."""
+    """(B, T, D), (B, T) → (B, D): the first token ([CLS]), the last real token (a decoder classifier's, with
+    either padding side: the rightmost position the mask keeps, as transformers picks it) or the mask-aware mean."""
     if how == "cls":
         return h[:, 0]
+    if how == "last":
+        last = (torch.arange(mask.shape[1], device=mask.device) * (mask != 0)).argmax(-1)        # (B,)
+        return h[torch.arange(h.shape[0], device=h.device), last]
     m = mask.unsqueeze(-1).to(h.dtype)
     return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
 
@@ -163,37 +180,16 @@ def prototype_distance(e: torch.Tensor, protos: torch.Tensor, how: str) -> torch
     return (e.unsqueeze(1) - protos.unsqueeze(0)).pow(2).sum(-1)
 
 
-@dataclass
-class ExitOutput:
-    """What one exit reports for a batch (all (B, ...))."""
-    logits: torch.Tensor            # (B, K)
-    pooled: torch.Tensor            # (B, D)
-    proto_emb: torch.Tensor | None  # (B, P)
-    proto_dist: torch.Tensor | None  # (B, K)
-    lte: torch.Tensor | None        # (B,) in [0, 1]
-
-
-@dataclass
-class EncoderOutput:
-    """Every exit of a full-depth pass, stacked on a block axis."""
-    logits: torch.Tensor             # (B, L, K)
-    pooled: torch.Tensor             # (B, L, D)
-    proto_emb: torch.Tensor | None   # (B, L, P)
-    proto_dist: torch.Tensor | None  # (B, L, K)
-    lte: torch.Tensor | None         # (B, L)
-    hidden: list[torch.Tensor] | None = None  # L × (B, T, D), only when asked
-
-
 # the model
 
-class MultiExitEncoder(nn.Module):
+class MultiExitEncoder(MultiExitBase):
     """Encoder with an exit after every block.
 
     Args:
         cfg: a :class:`core.model.config.ModelConfig`.
 
     Shape:
-        input_ids, attention_mask, token_type_ids: (B, T) → :class:`EncoderOutput` with (B, L, ·) tensors.
+        input_ids, attention_mask, token_type_ids: (B, T) → :class:`core.model.interface.EncoderOutput`, (B, L, ·).
 
     Example:
         >>> from core.model.config import preset
@@ -220,16 +216,21 @@ class MultiExitEncoder(nn.Module):
         if isinstance(m, nn.Linear) and m.bias is not None:
             nn.init.zeros_(m.bias)
 
-    # the pieces, also used one at a time by real early-exit inference (core.inference)
-    def embed(self, input_ids, token_type_ids=None):
-        if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)
-        return self.embeddings(input_ids, token_type_ids)
+    # the pieces of core.model.interface.MultiExitModel (the loops are MultiExitBase's)
+    @property
+    def contract(self) -> TokenizerContract:
+        return TokenizerContract(pad_id=int(self.cfg.pad_id))
 
-    @staticmethod
-    def attention_bias(attention_mask: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
-        """(B, T) 1/0 mask → additive (B, 1, 1, T) bias for scaled_dot_product_attention."""
-        return ((1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min)
+    def word_embeddings(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.embeddings.word(input_ids)
+
+    def embed_rows(self, e: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        if token_type_ids is None:
+            token_type_ids = torch.zeros(e.shape[:2], dtype=torch.long, device=e.device)
+        return self.embeddings.rows(e, token_type_ids)
+
+    def block_attention(self, i: int, h: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
+        return attention_weights(self.blocks[i].attn, h, ctx["bias"])
 
     def exit(self, i: int, h: torch.Tensor, attention_mask: torch.Tensor) -> ExitOutput:
         pooled = pool(h, attention_mask, self.cfg.pooling)
@@ -241,28 +242,11 @@ class MultiExitEncoder(nn.Module):
             lte = torch.sigmoid(self.lte_head(pooled)).squeeze(-1)
         return ExitOutput(logits, pooled, emb, dist, lte)
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, return_hidden=False) -> EncoderOutput:
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        h = self.embed(input_ids, token_type_ids)
-        bias = self.attention_bias(attention_mask, h.dtype)
-        outs, hidden = [], []
-        for i, blk in enumerate(self.blocks):
-            h = blk(h, bias)
-            outs.append(self.exit(i, h, attention_mask))
-            if return_hidden:
-                hidden.append(h)
-        stack = lambda name: (None if getattr(outs[0], name) is None
-                              else torch.stack([getattr(o, name) for o in outs], 1))
-        return EncoderOutput(stack("logits"), stack("pooled"), stack("proto_emb"), stack("proto_dist"),
-                             stack("lte"), hidden if return_hidden else None)
-
     # cost accounting (methods.md §6): analytic MACs, 2 FLOPs per MAC
     def flops_per_block(self, seq_len: float, seq_len_sq: float | None = None) -> float:
         """FLOPs of one block plus its exit (head, prototype distances, LTE) for one sample of ``seq_len``
         tokens (``seq_len_sq`` = E[n²] when averaging over samples of different lengths)."""
-        c, n = self.cfg, float(seq_len)
-        n2 = n * n if seq_len_sq is None else float(seq_len_sq)
+        c, (n, n2) = self.cfg, seq_lengths(seq_len, seq_len_sq)
         d, a, f = c.hidden, c.attn_width, c.ffn
         macs = n * 4 * d * a + 2 * n2 * a                      # Q, K, V, O projections + QKᵀ and AV
         macs += n * (2 * d * f if c.block == "bert" else 4 * d * f + d)   # FFN, or SLFN's two branches + ⊙
@@ -276,6 +260,3 @@ class MultiExitEncoder(nn.Module):
     def flops_embed(self, seq_len: float) -> float:
         c = self.cfg
         return 2.0 * float(seq_len) * (c.emb_rank * c.hidden if c.emb_rank else 0) + 4.0 * seq_len * c.hidden
-
-    def n_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())

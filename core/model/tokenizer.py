@@ -33,6 +33,24 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # ids 0..4 in a
 TOKENIZER_FILE = "tokenizer.json"
 
 
+@dataclass(frozen=True)
+class TokenizerContract:
+    """How a model wants its tokens, read from the model's config and its own tokenizer (never from a token's
+    name: RoBERTa's "[PAD]" does not exist and id 0 is <s>): the pad id, the side padding goes on, the special
+    token ids, and whether segment ids reach the model."""
+    pad_id: int = 0
+    padding_side: str = "right"          # "right" | "left" (decoders read the last real token)
+    special_ids: tuple[int, ...] = ()
+    token_types: bool = True
+
+    def __post_init__(self) -> None:
+        if self.padding_side not in ("right", "left"):
+            raise ValueError(f"padding_side must be 'right' or 'left', got {self.padding_side!r}")
+
+
+DEFAULT_CONTRACT = TokenizerContract()
+
+
 # ----------------------------------------------------------------------------- building tokenizers
 
 
@@ -124,11 +142,13 @@ def encode_batch(
     texts: Sequence[str],
     texts_b: Sequence[str] | None = None,
     max_len: int = 128,
+    contract: TokenizerContract | None = None,
 ) -> dict[str, torch.Tensor]:
     """Encode texts (or text pairs) into ``input_ids``, ``attention_mask``, ``token_type_ids``.
 
     Each is a LongTensor (B, T) where T is the longest encoding in this batch (never more than
-    ``max_len``, special tokens included); shorter rows are padded with the [PAD] id on the right.
+    ``max_len``, special tokens included); shorter rows are padded with the ``contract``'s pad id on its side
+    (the model's :class:`TokenizerContract`; none given: id 0 on the right).
     Pairs are truncated longest-first, like Hugging Face's default: tokens come off the longer of
     A and B until the pair fits. Any string is fine: empty, whitespace-only, control characters,
     emoji or 100,000 characters (the tokenizer drops what it cannot use, truncation does the rest).
@@ -156,7 +176,7 @@ def encode_batch(
         b = seconds[i] if pair else []
         len_a, len_b = _truncated_lengths(len(a), len(b), budget)
         rows.append(_fill_template(template, (a[:len_a], b[:len_b])))
-    return _pad(rows, _pad_id(tokenizer))
+    return _pad(rows, contract or DEFAULT_CONTRACT)
 
 
 # A template is a list of parts: ("special", token_id, type_id) or ("sequence", 0 for A | 1 for B, type_id).
@@ -221,8 +241,9 @@ def _truncated_lengths(len_a: int, len_b: int, budget: int) -> tuple[int, int]:
     return (long_, short) if len_a > len_b else (short, long_)  # a tie counts B as the longer, as HF does
 
 
-def _pad(rows: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad (ids, type ids) rows to the longest row: (B, T) LongTensors."""
+def _pad(rows: list[tuple[list[int], list[int]]], contract: TokenizerContract) -> dict[str, torch.Tensor]:
+    """Pad (ids, type ids) rows to the longest row with the contract's pad id on its side: (B, T) LongTensors."""
+    pad_id, left = contract.pad_id, contract.padding_side == "left"
     width = max((len(ids) for ids, _ in rows), default=0)
     shape = (len(rows), width)
     input_ids = torch.full(shape, pad_id, dtype=torch.long)
@@ -230,15 +251,11 @@ def _pad(rows: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torc
     token_type_ids = torch.zeros(shape, dtype=torch.long)
     for row, (ids, type_ids) in enumerate(rows):
         n = len(ids)
-        input_ids[row, :n] = torch.tensor(ids, dtype=torch.long)
-        attention_mask[row, :n] = 1
-        token_type_ids[row, :n] = torch.tensor(type_ids, dtype=torch.long)
+        cols = slice(width - n, width) if left else slice(0, n)
+        input_ids[row, cols] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[row, cols] = 1
+        token_type_ids[row, cols] = torch.tensor(type_ids, dtype=torch.long)
     return {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-
-
-def _pad_id(tokenizer: Tokenizer) -> int:
-    pad = tokenizer.token_to_id("[PAD]")
-    return 0 if pad is None else pad
 
 
 def _stateless_copy(tokenizer: Tokenizer) -> Tokenizer:
@@ -280,8 +297,8 @@ class TokenInfo:
 UNKNOWN_TOKENS = ("[UNK]", "<unk>")
 
 
-def encode_one(tokenizer: Tokenizer, text: str, text_b: str | None = None,
-               max_len: int = 128) -> tuple[dict[str, torch.Tensor], TokenInfo]:
+def encode_one(tokenizer: Tokenizer, text: str, text_b: str | None = None, max_len: int = 128,
+               contract: TokenizerContract | None = None) -> tuple[dict[str, torch.Tensor], TokenInfo]:
     """What ``encode_batch`` gives for one text (or pair), tokenized once, and what the model reads of it
     (:class:`TokenInfo`: pieces, unknown pieces, length before truncation)."""
     pair = text_b is not None
@@ -299,7 +316,7 @@ def encode_one(tokenizer: Tokenizer, text: str, text_b: str | None = None,
     specials = {value for kind, value, _ in template if kind == "special"}
     info = TokenInfo(pieces=[tokenizer.id_to_token(i) or "?" for i in ids], unknown=[i in unk for i in ids],
                      special=[i in specials for i in ids], max_len=max_len, n_tokens=len(a) + len(b) + n_special)
-    return _pad([(ids, type_ids)], _pad_id(tokenizer)), info
+    return _pad([(ids, type_ids)], contract or DEFAULT_CONTRACT), info
 
 
 # public names for the helpers other modules line their tokens up with (core.explain.salience)

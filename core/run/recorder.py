@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.model import MultiExitEncoder, TokenInfo, encode_batch, encode_one
+from core.model import MultiExitModel, TokenInfo, encode_batch, encode_one
 from core.policies import Policy
 from core.trace import StoreWriter, Trace, TraceStore, entropy_nats, softmax, write_manifest
 
@@ -80,7 +80,7 @@ def order_by_length(tokenizer, texts, texts_b, max_len):
     return np.argsort(-lens, kind="stable"), lens
 
 
-def _flops(model: MultiExitEncoder, lens: np.ndarray) -> tuple[np.ndarray, float]:
+def _flops(model: MultiExitModel, lens: np.ndarray) -> tuple[np.ndarray, float]:
     """Per-block FLOPs averaged over the samples' real (unpadded) lengths."""
     n, n2 = float(lens.mean()), float((lens.astype(np.float64) ** 2).mean())
     per_block = np.full(model.cfg.n_blocks, model.flops_per_block(n, n2))
@@ -103,7 +103,8 @@ def forward_batches(model, tokenizer, texts, texts_b, batches, *, max_len: int, 
         steps = tqdm(batches, desc="record", unit="batch")
     for idx in steps:
         enc = encode_batch(tokenizer, [texts[i] for i in idx],
-                           None if texts_b is None else [texts_b[i] for i in idx], max_len=max_len)
+                           None if texts_b is None else [texts_b[i] for i in idx], max_len=max_len,
+                           contract=model.contract)
         with autocast(device, precision):
             out = model(enc["input_ids"].to(device), enc["attention_mask"].to(device),
                         enc["token_type_ids"].to(device))
@@ -114,7 +115,7 @@ def forward_batches(model, tokenizer, texts, texts_b, batches, *, max_len: int, 
 
 
 @torch.no_grad()
-def record(model: MultiExitEncoder, tokenizer, texts, texts_b=None, labels=None, *, batch_size: int = 64,
+def record(model: MultiExitModel, tokenizer, texts, texts_b=None, labels=None, *, batch_size: int = 64,
            max_len: int = 128, meta: dict | None = None, progress: bool = False, device: str | None = None,
            callback=None, precision: str = "fp32") -> Trace:
     """Run every block on every text and return the full :class:`Trace`.
@@ -124,7 +125,7 @@ def record(model: MultiExitEncoder, tokenizer, texts, texts_b=None, labels=None,
     "bf16" or "fp16" autocast."""
     texts = list(texts)
     n = len(texts)
-    max_len = min(max_len, model.cfg.max_len)     # never past the position table
+    max_len = min(max_len, model.max_len)     # never past the position table
     if texts_b is not None and len(texts_b) != n:
         raise ValueError(f"{n} first sentences but {len(texts_b)} second sentences: a pair task needs both")
     model.eval()
@@ -202,13 +203,13 @@ def finish_store(out, parts: list[dict | None], model, lens: np.ndarray, meta: d
                           facts["meta"], facts["prototypes"])
 
 
-def record_store(model: MultiExitEncoder, tokenizer, texts, texts_b=None, labels=None, *, out, batch_size: int = 64,
+def record_store(model: MultiExitModel, tokenizer, texts, texts_b=None, labels=None, *, out, batch_size: int = 64,
                  max_len: int = 128, meta: dict | None = None, progress: bool = False, device: str | None = None,
                  callback=None, precision: str = "fp32") -> TraceStore:
     """``record`` into the store folder ``out``, batch by batch (memory: one row group, not the dataset);
     ``out.to_trace()`` equals ``record``'s Trace."""
     texts = list(texts)
-    max_len = min(max_len, model.cfg.max_len)
+    max_len = min(max_len, model.max_len)
     if texts_b is not None and len(texts_b) != len(texts):
         raise ValueError(f"{len(texts)} first sentences but {len(texts_b)} second sentences: a pair task needs both")
     model.eval()
@@ -220,11 +221,11 @@ def record_store(model: MultiExitEncoder, tokenizer, texts, texts_b=None, labels
 
 
 @torch.no_grad()
-def record_one(model: MultiExitEncoder, tokenizer, text: str, text_b: str | None = None, label: int | None = None,
+def record_one(model: MultiExitModel, tokenizer, text: str, text_b: str | None = None, label: int | None = None,
                *, max_len: int = 128, meta: dict | None = None) -> tuple[Trace, TokenInfo]:
     """One text (or pair), tokenized once: its full Trace and what the model read of it (core.model.tokenizer)."""
-    max_len = min(max_len, model.cfg.max_len)
-    enc, info = encode_one(tokenizer, text, text_b, max_len)
+    max_len = min(max_len, model.max_len)
+    enc, info = encode_one(tokenizer, text, text_b, max_len, model.contract)
     model.eval()
     device = next(model.parameters()).device
     cols = {"logits": [], "pooled": [], "proto_emb": [], "proto_dist": [], "lte": []}
@@ -305,16 +306,16 @@ class _Blocks:
 
 
 @torch.no_grad()
-def early_exit(model: MultiExitEncoder, tokenizer, policy: Policy, texts, texts_b=None, labels=None, *,
+def early_exit(model: MultiExitModel, tokenizer, policy: Policy, texts, texts_b=None, labels=None, *,
                batch_size: int = 1, max_len: int = 128, meta: dict | None = None,
                device: str | None = None, precision: str = "fp32") -> EarlyExitResult:
     """Real early-exit inference: blocks after a sample's exit are not computed for it (``device`` and
     ``precision`` as in ``record``)."""
     t0 = time.perf_counter()
     texts = list(texts)
-    n, n_blocks = len(texts), model.cfg.n_blocks
+    n, n_blocks = len(texts), model.n_blocks
     labels = np.full(n, -1) if labels is None else np.asarray(labels)
-    max_len = min(max_len, model.cfg.max_len)
+    max_len = min(max_len, model.max_len)
     model.eval()
     device = place_model(model, device, precision)
     exit_block = np.zeros(n, np.int64)
@@ -326,17 +327,18 @@ def early_exit(model: MultiExitEncoder, tokenizer, policy: Policy, texts, texts_
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
             enc = encode_batch(tokenizer, [texts[i] for i in idx],
-                               None if texts_b is None else [texts_b[i] for i in idx], max_len=max_len)
+                               None if texts_b is None else [texts_b[i] for i in idx], max_len=max_len,
+                               contract=model.contract)
             ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
             lens = mask.sum(1).cpu().numpy()
             flops[idx] = [model.flops_embed(x) for x in lens]
             h = model.embed(ids, enc["token_type_ids"].to(device))
-            bias = model.attention_bias(mask, h.dtype)
+            ctx = model.context(mask, h)
             alive = np.arange(len(idx))                 # positions in this batch still running
             sig = LiveSignals(len(idx), n_blocks, model.cfg.n_classes, labels[idx], model.protos is not None,
                               model.lte_head is not None)
             for i in range(n_blocks):
-                h = model.blocks[i](h, bias)
+                h = model.block(i, h, ctx)
                 sig.add(i, alive, model.exit(i, h, mask))
                 flops[idx[alive]] += [model.flops_per_block(x) for x in lens[alive]]
                 part = sig.view(alive, i + 1)
@@ -358,5 +360,5 @@ def early_exit(model: MultiExitEncoder, tokenizer, policy: Policy, texts, texts_
                     break
                 alive = alive[keep]
                 sel = torch.as_tensor(np.flatnonzero(keep), device=h.device)
-                h, bias, mask = h[sel], bias[sel], mask[sel]
+                h, ctx, mask = h[sel], ctx.select(sel), mask[sel]
     return EarlyExitResult(exit_block, answer, pred, flops, time.perf_counter() - t0)
