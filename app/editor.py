@@ -104,7 +104,7 @@ def _compare(b: ModelBundle, tr: Trace, text: str, text_b: str | None, edited: s
              policy: Policy) -> None:
     """The two trips side by side: exit block, prediction and FLOPs, then class and signal per block."""
     try:
-        tr2, _ = state.sentence(b, b.key, edited, edited_b, None)
+        tr2 = tr if (edited, edited_b) == (text, text_b) else state.sentence(b, b.key, edited, edited_b, None)[0]
         missing = policy.missing(tr2)
         if missing:
             st.info(f"The {policy.name} policy cannot decide an edited sentence: it {missing}. Pick another policy "

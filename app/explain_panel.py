@@ -34,15 +34,26 @@ METHOD_NOTES = {
 ERRORS = (ValueError, TypeError)      # core.explain: unreadable text, a model class nobody registered
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def sentence_run(_bundle: ModelBundle, model_id: str, text: str, text_b: str | None, _trace) -> explain.SentenceRun:
+    """The sentence run once (core.explain.sentence): the page's own recording, one tokenization and one
+    word-embedding forward, shared by salience and attention."""
+    return explain.run_sentence(_bundle.model, _bundle.tokenizer, text, text_b, trace=_trace)
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
-def salience(_bundle: ModelBundle, model_id: str, text: str, text_b: str | None, method: str) -> Salience:
+def salience(_bundle: ModelBundle, model_id: str, text: str, text_b: str | None, method: str,
+             _run: explain.SentenceRun | None = None) -> Salience:
     """core.explain.salience of every block, cached per model digest, sentence and method."""
-    return explain.salience(_bundle.model, _bundle.tokenizer, text, text_b, method=method, steps=IG_STEPS)
+    return explain.salience(_bundle.model, _bundle.tokenizer, text, text_b, method=method, steps=IG_STEPS, run=_run)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def attention(_bundle: ModelBundle, model_id: str, text: str, text_b: str | None) -> tuple[np.ndarray, list[str]]:
+def attention(_bundle: ModelBundle, model_id: str, text: str, text_b: str | None,
+              _run: explain.SentenceRun | None = None) -> tuple[np.ndarray, list[str]]:
     """(L, H, T, T) attention weights and the T word pieces they are over ([CLS]/[SEP] included)."""
+    if _run is not None:
+        return _run.attention(), _run.enc.tokens
     maps = explain.attention(_bundle.model, _bundle.tokenizer, text, text_b)
     tokens = explain.encode_words(_bundle.tokenizer, text, text_b, explain.max_tokens(_bundle.model)).tokens
     return maps, tokens
@@ -92,7 +103,7 @@ def numbers_table(sal: Salience, label_names) -> pd.DataFrame:
 
 # ── the Playground's why panel ────────────────────────────────────────────────────────────────────────
 
-def why_panel(b: ModelBundle, text: str, text_b: str | None, exit_block: int | None) -> None:
+def why_panel(b: ModelBundle, text: str, text_b: str | None, exit_block: int | None, trace=None) -> None:
     """Salience per word and block (with a method choice; integrated gradients on demand), the exit block's
     salience on the sentence, and the attention of one block and head. ``exit_block``: the sidebar
     policy's exit (0-based), None when it cannot decide."""
@@ -101,19 +112,25 @@ def why_panel(b: ModelBundle, text: str, text_b: str | None, exit_block: int | N
                "sentence stopped there. Blue words pushed the block toward that class, red ones away from it.")
     method = widgets.choice(st, "salience method", list(METHOD_LABELS), "pg_why_method", "grad_x_input",
                             kind="segmented", format_func=METHOD_LABELS.get)
-    sal = _salience_on_demand(b, text, text_b, method)
+    run = None
+    if trace is not None:                        # the page's recording of this sentence: run it no second time
+        try:
+            run = sentence_run(b, b.key, text, text_b, trace)
+        except ERRORS:
+            run = None
+    sal = _salience_on_demand(b, text, text_b, method, run)
     if sal is not None:
         _show_salience(sal, b.label_names, exit_block, text, text_b)
-    attention_view(b, text, text_b, exit_block)
+    attention_view(b, text, text_b, exit_block, run)
 
 
-def _salience_on_demand(b: ModelBundle, text: str, text_b: str | None, method: str) -> Salience | None:
+def _salience_on_demand(b: ModelBundle, text: str, text_b: str | None, method: str, run=None) -> Salience | None:
     """The fast methods at once; integrated gradients after its button, with progress (then cached)."""
     done = st.session_state.setdefault("_pg_ig_done", set())
     key = (b.key, text, text_b)
     try:
         if method != "ig" or key in done:
-            return salience(b, b.key, text, text_b, method)
+            return salience(b, b.key, text, text_b, method, run)
         ask = st.empty()                                 # the offer goes away once the button is pressed
         with ask.container():
             st.info(f"Integrated gradients runs every block's exit along a {IG_STEPS}-point path from [PAD] to the "
@@ -125,7 +142,7 @@ def _salience_on_demand(b: ModelBundle, text: str, text_b: str | None, method: s
         with st.status(f"Integrated gradients for {b.n_blocks} exits…", expanded=True) as status:
             st.write(f"{IG_STEPS} interpolation steps per exit, all exits in one batch (captum).")
             t0 = time.perf_counter()
-            sal = salience(b, b.key, text, text_b, "ig")
+            sal = salience(b, b.key, text, text_b, "ig", run)
             status.update(label=f"Integrated gradients: {time.perf_counter() - t0:.1f} s · completeness gap ≤ "
                                 f"{float(np.max(sal.completeness_gap)):.2%}", state="complete", expanded=False)
         done.add(key)
@@ -162,11 +179,11 @@ def _show_salience(sal: Salience, names, exit_block: int | None, text: str, text
         st.dataframe(numbers_table(sal, names), hide_index=True, key="pg_why_table")
 
 
-def attention_view(b: ModelBundle, text: str, text_b: str | None, exit_block: int | None) -> None:
+def attention_view(b: ModelBundle, text: str, text_b: str | None, exit_block: int | None, run=None) -> None:
     """One block's attention (one head, or the average of its heads) over the word pieces."""
     st.markdown("##### :material/visibility: Attention: where each block looks")
     try:
-        maps, tokens = attention(b, b.key, text, text_b)
+        maps, tokens = attention(b, b.key, text, text_b, run)
     except ERRORS as e:
         st.info(f"No attention for this model: {e}", icon=":material/info:")
         return

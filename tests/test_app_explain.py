@@ -190,3 +190,26 @@ def test_learn_overthinking_shows_what_early_and_late_blocks_read(make_app, app_
     assert any(c.value.startswith(f"Block {early + 1} leaned most on " + ", ".join(f"“{w}”" for w in top))
                for c in at.caption)
     assert any(m.value.startswith(f"**Block {early + 1}** says") for m in at.markdown)
+
+
+def test_a_new_sentence_is_run_once(make_app, monkeypatch):
+    """A new sentence on the Playground, as the page opens (record, the why panel's default salience, attention,
+    the editor), costs at most 2 forwards of the vocabulary table: the recording's, and the one whose rows
+    salience differentiates and attention is read from (issue 18: a sentence is run once)."""
+    import torch
+
+    calls = []
+    forward = torch.nn.Embedding.forward
+
+    def counting(self, ids):
+        if self.num_embeddings > 512:                  # the vocabulary, not positions or segments
+            calls.append(tuple(ids.shape))
+        return forward(self, ids)
+
+    at = make_app()
+    monkeypatch.setattr(torch.nn.Embedding, "forward", counting)
+    submit_sentence(at, "a brand new sentence nobody typed before , and it is not bad at all")
+    assert not at.exception
+    assert any("Attention" in m.value for m in at.markdown)             # the page drew the attention view
+    assert len(calls) <= 2, calls
+    assert len(calls) >= 1                                              # the counter sees the real forwards

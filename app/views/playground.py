@@ -110,6 +110,6 @@ try:
 except ValueError:                                      # e.g. the oracle without a label
     why_exit = None
 st.divider()
-explain_panel.why_panel(b, text, text_b, why_exit)
+explain_panel.why_panel(b, text, text_b, why_exit, tr)
 st.divider()
 editor.editor(b, text, text_b, label, pol, tr)

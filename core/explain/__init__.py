@@ -18,8 +18,10 @@ from core.explain.salience import (
     salience,
     staged_exit_logits,
 )
+from core.explain.sentence import SentenceRun, run_sentence
 from core.model import attention_weights
 
-__all__ = ["Edit", "KINDS", "METHODS", "Salience", "Tokens", "attention", "attention_weights", "baseline_ids",
-           "candidates", "counterfactuals", "encode_words", "exit_logits", "max_tokens", "merge_to_words",
-           "read_prefix", "rollout", "salience", "staged_exit_logits", "substitution_table", "word_context"]
+__all__ = ["Edit", "KINDS", "METHODS", "Salience", "SentenceRun", "Tokens", "attention", "attention_weights",
+           "baseline_ids", "candidates", "counterfactuals", "encode_words", "exit_logits", "max_tokens",
+           "merge_to_words", "read_prefix", "rollout", "run_sentence", "salience", "staged_exit_logits",
+           "substitution_table", "word_context"]

@@ -30,122 +30,25 @@ Dimension legend: L blocks, H heads, T tokens (specials included), W words, K cl
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn as nn
 
+from core.explain.words import (  # noqa: F401
+    Tokens,
+    check_text,
+    encode_words,
+    eval_mode,
+    explainable,
+    max_tokens,
+    merge_to_words,
+)
 from core.model import (
     MultiExitModel,
-    TokenizerContract,
-    encode_batch,
-    special_token_template,
-    stateless_copy,
-    truncated_lengths,
 )
 
 METHODS = ("ig", "grad_x_input", "rollout")
-
-
-# ──────────────────────────────────────────────────────────────────────────────────────────────────
-# One sentence as the model reads it, with the words its pieces came from
-
-@dataclass(frozen=True)
-class Tokens:
-    input_ids: torch.Tensor        # (1, T) exactly what core.inference.record feeds the model
-    attention_mask: torch.Tensor   # (1, T)
-    token_type_ids: torch.Tensor   # (1, T)
-    tokens: list[str]              # T word pieces ("##" continuations as the vocabulary spells them)
-    special: np.ndarray            # (T,) bool: [CLS], [SEP] …
-    word_of_token: np.ndarray      # (T,) int: index into ``words``
-    words: list[str]               # W: the original text of each word (a special token is its own word)
-    word_segment: np.ndarray       # (W,) int: 0 = text, 1 = text_b, −1 = special token
-    word_spans: np.ndarray         # (W, 2) int: character [start, end) in its segment's text; −1 for specials
-
-
-def check_text(text, what: str = "text") -> str:
-    if not isinstance(text, str):
-        raise TypeError(f"{what} must be a string, got {type(text).__name__}")
-    if not text.strip():
-        raise ValueError(f"{what} is empty: type a sentence to explain")
-    return text
-
-
-def encode_words(tokenizer, text: str, text_b: str | None = None, max_len: int = 128,
-                 contract: TokenizerContract | None = None) -> Tokens:
-    """Encode like ``core.model.tokenizer.encode_batch`` (same truncation) and map every piece to its word.
-
-    Words are the tokenizer's pre-tokenizer words (BERT: whitespace and punctuation split), so merging
-    pieces to words is merging "##" continuations; their character spans let a page highlight the text.
-    """
-    check_text(text)
-    if text_b is not None:
-        check_text(text_b, "text_b")
-    enc = encode_batch(tokenizer, [text], None if text_b is None else [text_b], max_len, contract)
-    if tokenizer.truncation is not None or tokenizer.padding is not None:
-        tokenizer = stateless_copy(tokenizer)
-    texts = [text] if text_b is None else [text, text_b]
-    seqs = [tokenizer.encode(t, add_special_tokens=False) for t in texts]
-    if not any(len(s.ids) for s in seqs):
-        raise ValueError(f"{text!r} has no token this model can read: type words, not only symbols")
-    budget = max_len - tokenizer.num_special_tokens_to_add(text_b is not None)
-    keep = truncated_lengths(len(seqs[0].ids), len(seqs[1].ids) if text_b is not None else 0, budget)
-    special, word_of, words, segs, spans = [], [], [], [], []
-    word_key: dict[tuple[int, int], int] = {}
-    for kind, value, _ in special_token_template(tokenizer, text_b is not None):
-        if kind == "special":
-            special.append(True)
-            word_of.append(len(words))
-            words.append(tokenizer.id_to_token(value))
-            segs.append(-1)
-            spans.append((-1, -1))
-            continue
-        s = seqs[value]
-        for j in range(keep[value]):
-            special.append(False)
-            key = (value, s.word_ids[j])
-            start, end = s.offsets[j]
-            if key not in word_key:
-                word_key[key] = len(words)
-                words.append("")
-                segs.append(value)
-                spans.append((start, end))
-            w = word_key[key]
-            spans[w] = (min(spans[w][0], start), max(spans[w][1], end))
-            word_of.append(w)
-    words = [texts[g][a:b] if g >= 0 else w for w, g, (a, b) in zip(words, segs, spans)]
-    ids = enc["input_ids"]
-    if ids.shape[1] != len(special):
-        raise RuntimeError("internal: word alignment disagrees with encode_batch; please report this sentence")
-    return Tokens(ids, enc["attention_mask"], enc["token_type_ids"],
-                  [tokenizer.id_to_token(i) for i in ids[0].tolist()],
-                  np.array(special), np.array(word_of), words, np.array(segs), np.array(spans, dtype=np.int64))
-
-
-def merge_to_words(token_scores: np.ndarray, word_of_token: np.ndarray, n_words: int) -> np.ndarray:
-    """(L, T) piece scores → (L, W): the sum of each word's pieces (IG stays complete: the sum is kept)."""
-    out = np.zeros(token_scores.shape[:-1] + (n_words,), dtype=np.float64)
-    np.add.at(out, (..., word_of_token), token_scores)
-    return out
-
-
-# ──────────────────────────────────────────────────────────────────────────────────────────────────
-# What the explainers run: the model's own pieces
-
-def explainable(model) -> MultiExitModel:
-    """The model itself, when it implements the MultiExitModel interface; else a TypeError that says so."""
-    if not isinstance(model, MultiExitModel):
-        raise TypeError(f"cannot explain a {type(model).__name__}: only models that implement core.model's "
-                        "MultiExitModel interface (ExitLens' encoder, imported Hugging Face classifiers) can be "
-                        "explained")
-    return model
-
-
-def max_tokens(model: MultiExitModel) -> int:
-    """The longest input the explainers feed (special tokens included)."""
-    return min(128, explainable(model).max_len)
 
 
 def staged_exit_logits(model: MultiExitModel, h: torch.Tensor, mask, block) -> torch.Tensor:
@@ -173,23 +76,15 @@ def exit_logits(model: MultiExitModel, e: torch.Tensor, mask, types, block) -> t
     return staged_exit_logits(model, model.embed_rows(e, types), mask, block)
 
 
-@contextmanager
-def eval_mode(model: nn.Module):
-    """Dropout off while explaining (IG's completeness needs a deterministic f); the mode is restored."""
-    was = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was)
-
-
 # ──────────────────────────────────────────────────────────────────────────────────────────────────
 # Attention
 
-def attention(model, tokenizer, text: str, text_b: str | None = None) -> np.ndarray:
+def attention(model, tokenizer, text: str, text_b: str | None = None, run=None) -> np.ndarray:
     """(L, H, T, T) attention weights of every block and head for one sentence (or pair); T counts the
-    special tokens, row i is query token i, and every row sums to 1 (one sentence has no padding)."""
+    special tokens, row i is query token i, and every row sums to 1 (one sentence has no padding). With the
+    sentence's ``run`` (core.explain.sentence) they are read from its stored rows: no embedding forward."""
+    if run is not None:
+        return run.attention()
     enc = encode_words(tokenizer, text, text_b, max_tokens(model), model.contract)
     with torch.no_grad(), eval_mode(model):
         maps = model.attention_maps(enc.input_ids, enc.attention_mask, enc.token_type_ids)
@@ -248,15 +143,15 @@ class Salience:
 
 
 def _attribute(model: MultiExitModel, enc: Tokens, blocks: np.ndarray, target: np.ndarray, method: str, steps: int,
-               baseline_ids: torch.Tensor):
-    """(R, T) token scores for rows (block, its target) in one captum call; IG also returns its delta."""
+               baseline_ids: torch.Tensor, rows: torch.Tensor | None = None):
+    """(R, T) token scores for rows (block, its target) in one captum call; IG also returns its delta.
+    ``rows``: the sentence's vocabulary-table rows when its run has them (no word-embedding forward here)."""
     from captum.attr import InputXGradient, IntegratedGradients
 
     r = len(blocks)
     mask, types = enc.attention_mask.repeat(r, 1), enc.token_type_ids.repeat(r, 1)
     with torch.no_grad():
-        e = model.word_embeddings(enc.input_ids).repeat(r, 1, 1)       # (R, T, E)
-        e0 = model.word_embeddings(baseline_ids).repeat(r, 1, 1)
+        e = (model.word_embeddings(enc.input_ids) if rows is None else rows).repeat(r, 1, 1)   # (R, T, E)
     block = torch.as_tensor(blocks, dtype=torch.long)
     extra = (mask, types, block)                       # captum repeats these with the interpolation steps
     f = lambda e_, mask_, types_, block_: exit_logits(model, e_, mask_, types_, block_)
@@ -264,6 +159,8 @@ def _attribute(model: MultiExitModel, enc: Tokens, blocks: np.ndarray, target: n
     if method == "grad_x_input":
         attr = InputXGradient(f).attribute(e.requires_grad_(), target=tgt, additional_forward_args=extra)
         return attr.sum(-1).detach().double().numpy(), None
+    with torch.no_grad():                              # only IG has a baseline: the pad id's rows
+        e0 = model.word_embeddings(baseline_ids).repeat(r, 1, 1)
     attr, delta = IntegratedGradients(f).attribute(
         e, baselines=e0, target=tgt, additional_forward_args=extra, n_steps=steps,
         return_convergence_delta=True)                 # (R, T, E), (R,)
@@ -300,7 +197,7 @@ def _refined_ig(model: MultiExitModel, enc: Tokens, blocks, target, steps: int, 
 
 
 def salience(model, tokenizer, text: str, text_b: str | None = None, method: str = "ig", steps: int = 32, *,
-             blocks=None, policy=None, tol: float = 0.01, max_steps: int = 128) -> Salience:
+             blocks=None, policy=None, tol: float = 0.01, max_steps: int = 128, run=None) -> Salience:
     """Salience of exit b's own predicted class for every block b (or only ``blocks``, 0-based).
 
     IG uses ``steps`` Gauss-Legendre points and doubles them, up to ``max_steps``, for the blocks whose
@@ -313,21 +210,19 @@ def salience(model, tokenizer, text: str, text_b: str | None = None, method: str
         raise ValueError(f"steps must be a whole number ≥ 1 (integrated gradients uses ≥ 32), got {steps!r}")
     if not isinstance(tol, (int, float)) or not tol >= 0:
         raise ValueError(f"tol is the accepted relative completeness gap, a number ≥ 0 (0.01 = 1 %), got {tol!r}")
+    from core.explain.sentence import run_sentence
     from core.policies import decide
-    from core.run import record
 
-    enc = encode_words(tokenizer, text, text_b, max_tokens(model), model.contract)
+    run = run if run is not None else run_sentence(model, tokenizer, text, text_b)   # one tokenization, one record
+    enc, trace = run.enc, run.trace
     delta = gain = used = None
     with eval_mode(model):                      # record() switches to eval too: restore the caller's mode
-        trace = record(model, tokenizer, [text], None if text_b is None else [text_b])
         target, n_blocks = trace.preds[0], trace.n_blocks              # (L,)
         blocks = np.arange(n_blocks) if blocks is None else np.asarray(blocks, dtype=np.int64).reshape(-1)
         if blocks.size == 0 or blocks.min() < 0 or blocks.max() >= n_blocks:
             raise ValueError(f"blocks must be 0-based block indices in 0..{n_blocks - 1}, got {blocks.tolist()}")
         if method == "rollout":
-            with torch.no_grad():
-                maps = model.attention_maps(enc.input_ids, enc.attention_mask, enc.token_type_ids)[:, 0]
-            scores = rollout(maps.double().numpy(), model.cfg.pooling)[blocks]
+            scores = rollout(run.attention().astype(np.float64), model.cfg.pooling)[blocks]
         else:
             base = baseline_ids(enc, model)
             with torch.enable_grad():
@@ -335,7 +230,7 @@ def salience(model, tokenizer, text: str, text_b: str | None = None, method: str
                     scores, delta, used = _refined_ig(model, enc, blocks, target, int(steps), base, tol, max_steps)
                     gain = scores.sum(-1) - delta     # captum: delta = Σ attributions − (f(x) − f(baseline))
                 else:
-                    scores, _ = _attribute(model, enc, blocks, target, method, 0, base)
+                    scores, _ = _attribute(model, enc, blocks, target, method, 0, base, rows=run.rows)
     exit_block = None if policy is None else int(decide(policy, trace).exit_block[0])
     return Salience(method, enc.tokens, scores, enc.words, merge_to_words(scores, enc.word_of_token, len(enc.words)),
                     enc.word_of_token, enc.word_segment, enc.word_spans, target, trace.probs[0], blocks,
