@@ -105,3 +105,23 @@ def test_a_slenderized_model_keeps_every_exit_in_half_the_space_and_flops(name):
     for t in (4, 16, 32, 64, 128):
         assert per_sentence(slim, t) / per_sentence(full, t) <= 0.5, t
     assert sec["flops_full_depth_ratio"] <= 0.5 and sec["combined_flops_ratio"] < sec["flops_full_depth_ratio"]
+
+
+def test_the_readme_tables_are_the_cards(tmp_path):
+    """The README's model and space-and-time tables are generated from the cards: every shipped model has a row,
+    every slim model a space-and-time row with its card's ratios, and text around the blocks is kept."""
+    from core.train.card_table import write_readme_table
+
+    readme = tmp_path / "README.md"
+    readme.write_text("before\n<!-- models:start -->\nold\n<!-- models:end -->\nmiddle\n<!-- slim:start -->\n"
+                      "<!-- slim:end -->\nafter\n")
+    write_readme_table(readme, [MODELS / n for n in SHIPPED])
+    text = readme.read_text()
+    assert text.startswith("before\n") and "\nmiddle\n" in text and text.endswith("after\n") and "old" not in text
+    for n in SHIPPED:
+        assert f"| `{n}` |" in text
+    for n in SLIM:
+        sec = json.loads((MODELS / n / "card.json").read_text())["slenderized"]
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{n}` (`{sec['from']}`)"))
+        assert f"{sec['parameters']['ratio']:.2f}×" in row and f"{sec['combined_flops_ratio']:.2f}×" in row
+    assert (ROOT / "README.md").read_text().count(f"| `{SLIM[0]}` (") == 1 if SLIM else True

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 START, END = "<!-- models:start -->", "<!-- models:end -->"
+SLIM_START, SLIM_END = "<!-- slim:start -->", "<!-- slim:end -->"
 
 
 def _pct(x) -> str:
@@ -71,11 +72,46 @@ def table(model_dirs) -> str:
     return HEADER + "\n" + "\n".join(f"| {row(c)} |" for c in cards)
 
 
+SLIM_HEADER = ("| slim model (from) | widths kept: heads, FFN, embedding rank | parameters | on disk | FLOPs at full "
+               "depth | dev, last exit (full model) | certified threshold (calibration) | combined FLOPs vs full "
+               "at full depth | wall-clock, batch 1 / 64 | dev drop vs full |\n"
+               "|---|---|---|---|---|---|---|---|---|---|")
+
+
+def slim_row(card: dict) -> str:
+    """COST-EFF's space and time together (card["slenderized"], core.train.slim_report)."""
+    s = card["slenderized"]
+    w, full = s["widths"]["slim"], s["widths"]["full"]
+    kept = ", ".join(f"{w[k]}/{full[k]}" for k in ("heads", "ffn", "embedding_rank"))
+    cells = [f"`{card['name']}` (`{s['from']}`)", kept,
+             f"{s['parameters']['ratio']:.2f}×", f"{s['disk_bytes']['ratio']:.2f}×",
+             f"{s['flops_full_depth_ratio']:.2f}×",
+             f"{_pct(s['slim_full_depth_metric'])} ({_pct(s['full_metric'])})"]
+    if s.get("threshold"):
+        t, wc = s["threshold"], s["wall_clock"]
+        cells += [f"{t['policy']} {t['value']:.4g} (ε = {t['epsilon']}, δ = {t['delta']}): "
+                  f"{s['slim_layer_speedup']:.2f}× layers", f"{s['combined_flops_ratio']:.2f}×",
+                  f"{wc['batch_1']['speedup']:.2f}× / {wc['batch_64']['speedup']:.2f}×",
+                  f"{100 * s['metric_drop_vs_full']:+.2f} pt"]
+    else:
+        cells += ["— (nothing certified)", "—", "—", "—"]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _replace(text: str, start: str, end: str, body: str, path) -> str:
+    if start not in text or end not in text:
+        raise ValueError(f"{path} has no {start} … {end} block to write the table into")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
 def write_readme_table(readme: str | Path, model_dirs) -> None:
+    """The model table, and the slim models' space-and-time table when the README has its block."""
     path = Path(readme)
-    text = path.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise ValueError(f"{path} has no {START} … {END} block to write the model table into")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    path.write_text(f"{head}{START}\n{table(model_dirs)}\n{END}{tail}", encoding="utf-8")
+    text = _replace(path.read_text(encoding="utf-8"), START, END, table(model_dirs), path)
+    if SLIM_START in text:
+        cards = [json.loads((Path(d) / "card.json").read_text()) for d in sorted(model_dirs)]
+        rows = [slim_row(c) for c in cards if c.get("slenderized")]
+        text = _replace(text, SLIM_START, SLIM_END, SLIM_HEADER + "\n" + "\n".join(rows), path)
+    path.write_text(text, encoding="utf-8")
