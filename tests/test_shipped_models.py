@@ -113,11 +113,11 @@ def test_the_readme_tables_are_the_cards(tmp_path):
     from core.train.card_table import write_readme_table
 
     readme = tmp_path / "README.md"
-    readme.write_text("before\n<!-- models:start -->\nold\n<!-- models:end -->\nmiddle\n<!-- slim:start -->\n"
+    readme.write_text("before\n<!-- models:start -->\nSTALE-ROW\n<!-- models:end -->\nmiddle\n<!-- slim:start -->\n"
                       "<!-- slim:end -->\nafter\n")
     write_readme_table(readme, [MODELS / n for n in SHIPPED])
     text = readme.read_text()
-    assert text.startswith("before\n") and "\nmiddle\n" in text and text.endswith("after\n") and "old" not in text
+    assert text.startswith("before\n") and "\nmiddle\n" in text and text.endswith("after\n") and "STALE-ROW" not in text
     for n in SHIPPED:
         assert f"| `{n}` |" in text
     for n in SLIM:
