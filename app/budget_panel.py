@@ -57,9 +57,8 @@ def show(models_dir, name: str) -> None:
         return
     slim, sec = found
     st.subheader("Parameter budget: slenderized in width, every exit kept (COST-EFF)")
-    c1, c2 = st.columns([3, 2])
-    c1.dataframe(budget_table(slim, sec), hide_index=True, width="stretch")
-    c2.plotly_chart(budget_chart(sec), key="wt_budget")
+    st.dataframe(budget_table(slim, sec), hide_index=True, width="stretch")      # whole: its ratio column last
+    st.plotly_chart(budget_chart(sec), key="wt_budget")
     if sec.get("combined_flops_ratio") is not None:
         st.caption(f"On {sec['reported_on']}: FLOPs per sentence at full depth {sec['flops_full_depth_ratio']:.2f}× "
                    f"the full model's; with early exit at the certified threshold ({sec['threshold']['policy']} "
