@@ -20,13 +20,14 @@ from core.analysis import projection
 from core.data import DataError, get_task, load_csv_upload, load_probes, task_names
 from core.model import CheckpointError
 from core.run import (  # noqa: F401 (the pages' names)
+    RECORDER_VERSION,
     ModelBundle,
     check_allowed,
     default_model,
     list_models,
     model_key,
     models_dir,
-    shipped_name,
+    shipped_for,
     trace_for,
     trace_path,
 )
@@ -134,8 +135,7 @@ def is_recorded(bundle: ModelBundle, data: DataChoice) -> bool:
     if data.source != "glue":
         return True
     path = trace_path(bundle.path, data.task, data.split, data.limit)
-    return path.is_file() or shipped_name(path.name, trace_path(bundle.path, data.task, data.split, None).name,
-                                          data.limit) is not None
+    return path.is_file() or shipped_for(bundle.path, data.task, data.split, data.limit, RECORDER_VERSION) is not None
 
 
 def dataset_trace(bundle: ModelBundle, data: DataChoice) -> Trace:

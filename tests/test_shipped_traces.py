@@ -91,3 +91,26 @@ def test_the_shipped_name_is_the_weights_content_not_their_path_or_time(app_env,
     data[-1] ^= 1                                                   # one bit of the weights
     (b / "model.safetensors").write_bytes(bytes(data))
     assert S.shipped_file(a, "sst2", "validation", "1") != S.shipped_file(b, "sst2", "validation", "1")
+
+
+def test_every_shipped_model_has_its_whole_splits_shipped_and_the_app_sees_them(monkeypatch, tmp_path):
+    """What the app asks before it shows "Recording…": a shipped model's dev and calibration splits are served by
+    the shipped traces (also for a limit at least the split's size), with an empty cache."""
+    from app.selection import DataChoice
+    from app.state import is_recorded
+    from core.model import checkpoint
+    from core.run import list_models, load_bundle, models_dir
+
+    monkeypatch.setenv("EXITLENS_CACHE", str(tmp_path / "empty-cache"))
+    index = S._index()
+    assert index, "no traces shipped"
+    for m in list_models():
+        task = checkpoint.load_card(models_dir() / m)["task"]
+        for split in ("validation", "calibration"):
+            name = S.shipped_for(models_dir() / m, task, split, None, RECORDER_VERSION)
+            assert name is not None, (m, split)
+            n = index[name]["n"]
+            assert S.shipped_for(models_dir() / m, task, split, n, RECORDER_VERSION) == name
+            assert S.shipped_for(models_dir() / m, task, split, n - 1, RECORDER_VERSION) is None
+        b = load_bundle(models_dir() / m)
+        assert is_recorded(b, DataChoice("glue", task, "validation", None))

@@ -30,12 +30,12 @@ from core.run.recorder import (
     record_one,
     record_store,
 )
-from core.run.shipped import SHIPPED, add_to_index, shipped_file, shipped_name, slim, weights_digest
+from core.run.shipped import SHIPPED, add_to_index, shipped_file, shipped_for, shipped_name, slim, weights_digest
 
 __all__ = ["EarlyExitResult", "LiveSignals", "ModelBundle", "PRECISIONS", "PathNotAllowed", "RECORDER_VERSION",
            "SHIPPED", "add_to_index", "allowed_roots", "autocast", "bundle", "cache_dir", "card_task",
            "check_allowed", "close", "default_model", "early_exit", "global_lengths", "is_allowed", "length_batches",
            "list_models", "load_bundle", "model_key", "models_dir", "order_by_length", "partners", "place_model",
            "rank_batches", "record", "record_distributed", "record_one", "record_store", "recording_inputs",
-           "save_cached", "shipped_file", "shipped_name", "slim", "store_path", "trace_for", "trace_path",
-           "weights_digest", "why_not_comparable", "world"]
+           "save_cached", "shipped_file", "shipped_for", "shipped_name", "slim", "store_path", "trace_for",
+           "trace_path", "weights_digest", "why_not_comparable", "world"]

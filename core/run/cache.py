@@ -73,7 +73,7 @@ def trace_for(model_dir, task: str, split: str = "validation", limit: int | None
     if precision == "fp32":
         from core.run.shipped import shipped_file
         whole = shipped_file(model_dir, task, split, RECORDER_VERSION)
-        shipped = shipped_trace(whole if limit is None else f"{whole}#{limit}", whole, limit)
+        shipped = shipped_trace(whole if limit is None else f"{whole}#{limit}", whole, limit)   # = shipped_for
     if shipped is not None:
         return shipped
     model = checkpoint.load(model_dir)

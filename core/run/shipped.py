@@ -51,6 +51,13 @@ def shipped_file(model_dir: str | os.PathLike, task: str, split: str, version: s
     return f"{Path(model_dir).name}-w{weights_digest(model_dir)}-{task}-{split}-all-r{version}.npz"
 
 
+def shipped_for(model_dir, task: str, split: str, limit: int | None, version: str,
+                folder: Path | None = None) -> str | None:
+    """The shipped file that serves this recording of ``model_dir`` (its weights' content), or None."""
+    whole = shipped_file(model_dir, task, split, version)
+    return shipped_name(whole if limit is None else f"{whole}#{limit}", whole, limit, folder)
+
+
 def _index(folder: Path | None = None) -> dict:
     folder = folder or SHIPPED
     try:
