@@ -66,7 +66,9 @@ def test_grouped_threshold_is_the_most_cautious_slice_certificate(method):
 def test_needed_n_by_hand():
     # LTT: 1 − δ^(1/n) ≤ ε ⇔ n ≥ ln δ / ln(1 − ε): ε = .05, δ = .1 → 44.89 → 45
     assert needed_n(0.05, 0.1, "ltt") == 45
-    assert 1 - 0.1 ** (1 / 45) <= 0.05 < 1 - 0.1 ** (1 / 44)
+    for eps, delta in [(0.05, 0.1), (0.01, 0.05), (0.02, 0.01), (0.2, 0.5)]:   # the smallest n, by its definition
+        n = needed_n(eps, delta, "ltt")
+        assert 1 - delta ** (1 / n) <= eps < 1 - delta ** (1 / (n - 1))
     assert needed_n(0.05, 0.1, "crc") == 19                 # 1/(n+1) ≤ .05 ⇔ n ≥ 19
 
 
