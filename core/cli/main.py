@@ -27,7 +27,7 @@ COMMANDS = {  # name: (module whose main(argv) runs it, fixed leading arguments,
     "certify": ("core.cli.certify", [], "certify an exit threshold on the calibration split, replay on dev"),
     "import": ("core.hf.cli", ["import"], "import a Hugging Face classifier as a multi-exit model"),
     "trace": ("core.trace.io", [], "validate (import) a trace recorded by another framework"),
-    "train": ("core.train.loop", [], "train a multi-exit model on a GLUE task"),
+    "train": ("core.train.args", [], "train a multi-exit model on a GLUE task"),
     "card": ("core.train.card", [], "measure models and write their card.json (and the README table)"),
 }
 

@@ -9,7 +9,7 @@ import importlib
 
 _FROM = {
     "TrainConfig": "loop", "length_bucketed": "loop", "load_rows": "loop", "param_digest": "loop",
-    "parse_args": "loop", "train": "loop",
+    "parse_args": "args", "train": "loop",
     "dar_loss": "losses", "exit_loss": "losses", "exit_weights": "losses", "lte_loss": "losses",
     "prototype_loss": "losses",
     "centrality": "prototypes",

@@ -7,7 +7,7 @@ student that starts from the teacher's weights), applied exit by exit:
                                                                               exit at the same depth
     hidden  (1/L) Σ_i MSE(h^s_i, h^t_i) over the real (unpadded) tokens       block outputs, same width
 
-then a short fine-tune on labels (``core.train.loop --init DIR`` without a teacher).
+then a short fine-tune on labels (``python -m core.train --init DIR`` without a teacher).
 """
 from __future__ import annotations
 

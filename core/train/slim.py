@@ -1,4 +1,4 @@
-"""COST-EFF's slenderization of a trained model before its distillation (``core.train.loop --init DIR
+"""COST-EFF's slenderization of a trained model before its distillation (``python -m core.train --init DIR
 --slim-heads H --slim-ffn F --emb-rank R``): importance by every exit's loss on fit batches, then the
 narrower model (core.model.slenderize)."""
 from __future__ import annotations
