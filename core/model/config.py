@@ -13,8 +13,30 @@ from dataclasses import dataclass
 BINARIZABLE_PARTS = ("attention", "ffn", "embeddings", "heads")
 
 
+class JsonConfig:
+    """A model config dataclass's round trip through config.json (``binarize`` as a list), refusing unknown fields."""
+
+    _WHAT = "an ExitLens config.json"
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["binarize"] = list(self.binarize)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"config has unknown fields {unknown}: is this {cls._WHAT}?")
+        return cls(**d)
+
+    def replace(self, **kw):
+        return dataclasses.replace(self, **kw)
+
+
 @dataclass
-class ModelConfig:
+class ModelConfig(JsonConfig):
     """Configuration of a :class:`core.model.encoder.MultiExitEncoder`.
 
     Args:
@@ -82,21 +104,7 @@ class ModelConfig:
     def attn_width(self) -> int:
         return self.n_heads * self.head_dim
 
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["binarize"] = list(self.binarize)
-        return d
 
-    @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"config has unknown fields {unknown}: is this an ExitLens config.json?")
-        return cls(**d)
-
-    def replace(self, **kw) -> ModelConfig:
-        return dataclasses.replace(self, **kw)
 
 
 PRESETS: dict[str, ModelConfig] = {

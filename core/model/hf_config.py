@@ -6,11 +6,12 @@ after the model's final norm: the logit lens of a middle layer). An unsupported 
 list of what is supported."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+
+from core.model.config import JsonConfig
 
 FORMAT = "exitlens-hf/1"
 ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu, "gelu": F.gelu}
@@ -88,7 +89,7 @@ def family(model_type: str) -> Family:
 
 
 @dataclass
-class HFExitConfig:
+class HFExitConfig(JsonConfig):
     """What ``config.json`` of an imported model holds; duck-types the fields of core.model.config.ModelConfig
     that the rest of ExitLens reads (n_blocks, n_classes, hidden, max_len, pooling, proto_*, lte, …)."""
     model_type: str
@@ -139,20 +140,6 @@ class HFExitConfig:
     def family(self) -> Family:
         return family(self.model_type)
 
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["binarize"] = list(self.binarize)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> HFExitConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"config has unknown fields {unknown}: is this an ExitLens imported-model config?")
-        return cls(**d)
-
-    def replace(self, **kw) -> HFExitConfig:
-        return dataclasses.replace(self, **kw)
+    _WHAT = "an ExitLens imported-model config"
 
 
