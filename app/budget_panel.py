@@ -63,5 +63,5 @@ def show(models_dir, name: str) -> None:
         st.caption(f"On {sec['reported_on']}: FLOPs per sentence at full depth {sec['flops_full_depth_ratio']:.2f}× "
                    f"the full model's; with early exit at the certified threshold ({sec['threshold']['policy']} "
                    f"{sec['threshold']['value']:.4g}, chosen on calibration) {sec['combined_flops_ratio']:.2f}×, "
-                   f"{sec['full_metric'] - sec['slim_early_exit_metric']:+.4f} accuracy against the full model "
-                   "at full depth (+ is a loss).")
+                   f"accuracy {sec['slim_early_exit_metric']:.4f} against the full model's "
+                   f"{sec['full_metric']:.4f} at full depth.")
