@@ -75,8 +75,11 @@ def test_best_threshold_is_the_one_worked_out_by_hand(make_app, dev_trace):
     _, best_acc, _ = _hand_best(tr.logits[tune], tr.labels[tune], grid, speed=2.0)
     assert tune_acc == pytest.approx(best_acc)        # (ties at the grid's ln 2 end differ in float32's last bit)
     table = _table(at, "half")
-    assert table["layer speed-up"].tolist() == pytest.approx([tune_x, _stats(tr.logits[test], tr.labels[test], t)[1]],
-                                                              rel=1e-3)
+    # each half's speed-up lies between the hand values just below and at S: at the grid's ln 2 end, entropies
+    # within a float32 rounding of S fire or not depending on the arithmetic (seen in a fresh clone's fixture)
+    for got, rows in zip(table["layer speed-up"].tolist(), (tune, test)):
+        lo, hi = (_stats(tr.logits[rows], tr.labels[rows], x)[1] for x in (t - 1e-6, t))
+        assert lo - 1e-9 <= got <= hi + 1e-9, (got, lo, hi)
     # "apply this threshold" moves the sidebar
     next(b for b in at.button if b.label == "apply this threshold").click().run()
     assert at.sidebar.slider(key="sb_thr_entropy").value == pytest.approx(t)
