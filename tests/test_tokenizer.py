@@ -6,11 +6,13 @@ import time
 
 import pytest
 import torch
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer, processors
 
 from core.model import (
     SPECIAL_TOKENS,
+    TokenizerContract,
     encode_batch,
+    encode_one,
     load_minilm_tokenizer,
     read_tokenizer,
     save_tokenizer,
@@ -183,3 +185,102 @@ def test_minilm_gives_bert_ids(minilm):
     pair = encode_batch(minilm, ["hello"], ["world"])
     assert pair["input_ids"].tolist() == [[101, 7592, 102, 2088, 102]]
     assert pair["token_type_ids"].tolist() == [[0, 0, 0, 1, 1]]
+
+
+# ----------------------------------------------------------------------------- the library's truncation, bounded
+
+
+def _bpe(texts):
+    from tokenizers import ByteLevelBPETokenizer
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(texts, vocab_size=300, min_frequency=1, show_progress=False, special_tokens=["<s>", "</s>"])
+    tok = bpe._tokenizer
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B:1 </s>:1",
+        special_tokens=[("<s>", tok.token_to_id("<s>")), ("</s>", tok.token_to_id("</s>"))])
+    return tok
+
+
+def _unigram(texts, unk="<oov>"):
+    from tokenizers import SentencePieceUnigramTokenizer
+    spm = SentencePieceUnigramTokenizer()
+    spm.train_from_iterator(texts, vocab_size=120, show_progress=False, unk_token=unk, special_tokens=[unk, "[CLS]",
+                                                                                                      "[SEP]"])
+    tok = spm._tokenizer
+    tok.post_processor = _bert_like(tok)
+    return tok
+
+
+def _bert_like(tok):
+    return processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+                                         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")),
+                                                         ("[SEP]", tok.token_to_id("[SEP]"))])
+
+
+def _long_text(rng, words):
+    """100–200 characters: words, runs without a space, emoji, long words (BERT's [UNK] past 100 characters)."""
+    parts = []
+    while sum(map(len, parts)) < rng.randint(100, 200):
+        parts.append(rng.choice([rng.choice(words), "x" * rng.randint(1, 120), "😀👍🏽", "don't", "e\u0301",
+                                 rng.choice(words) + rng.choice(words)]))
+    return rng.choice([" ", "", "  "]).join(parts)
+
+
+def test_very_long_texts_keep_exactly_the_tokens_the_library_keeps(minilm, trained, monkeypatch):
+    """Texts past max_len × CLIP_CHARS_PER_TOKEN characters are cut at a word end before the library sees them: the
+    row equals the library's own truncation of the whole texts, for WordPiece, byte-level BPE and Unigram, singles
+    and pairs, ties included (both halves of a pair the same text). The limit is set to 4 characters a token here,
+    so that every text is cut and the library's own (quadratic) truncation stays cheap to compare with."""
+    import core.model.encoding as encoding
+    monkeypatch.setattr(encoding, "CLIP_CHARS_PER_TOKEN", 4)
+    words = " ".join(CORPUS).split()
+    rng = random.Random(1)
+    for tokenizer in (minilm, trained, _bpe(CORPUS), _unigram(CORPUS)):
+        reference = Tokenizer.from_str(tokenizer.to_str())
+        reference.no_padding()
+        for _ in range(6):
+            a, b = _long_text(rng, words), _long_text(rng, words)
+            for max_len in (9, 16):
+                reference.enable_truncation(max_len)
+                for pair in ((a, b), (a, a), (b, a)):
+                    want = reference.encode(*pair)
+                    got = encode_batch(tokenizer, [pair[0]], [pair[1]], max_len=max_len)
+                    assert got["input_ids"][0].tolist() == want.ids, (pair, max_len)
+                    assert got["token_type_ids"][0].tolist() == want.type_ids
+                assert encode_batch(tokenizer, [a], max_len=max_len)["input_ids"][0].tolist() == reference.encode(a).ids
+                row, info = encode_one(tokenizer, a, b, max_len=max_len)
+                assert row["input_ids"][0].tolist() == reference.encode(a, b).ids
+                reference.no_truncation()
+                assert info.n_tokens == len(reference.encode(a, b).ids)   # counted before the cut
+                reference.enable_truncation(max_len)
+
+
+def test_a_100k_character_pair_is_bounded(minilm):
+    """The library alone builds every overflowing piece of A times every piece of B (30,000 characters: 15,874
+    pieces, 1.8 GB); cut first, a 100,000-character pair encodes like any sentence."""
+    import resource
+    text = "the cat sat on the mat " * 4_400
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = encode_batch(minilm, [text], [text], max_len=128)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert out["input_ids"].shape == (1, 128) and grown_mb < 200, grown_mb
+
+
+def test_the_configured_copy_is_made_once_and_the_shared_tokenizer_is_not_touched(minilm):
+    from core.model.encoding import DEFAULT_CONTRACT, configured
+    left = TokenizerContract(pad_id=0, padding_side="left")
+    assert configured(minilm, 32, left) is configured(minilm, 32, left)
+    assert configured(minilm, 32, left) is not configured(minilm, 33, left)
+    assert configured(minilm, 32, DEFAULT_CONTRACT) is not configured(minilm, 32, left)
+    out = encode_batch(minilm, ["hi", "hello big world"], max_len=32, contract=left)
+    assert out["attention_mask"].tolist() == [[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]]
+    assert minilm.truncation is None and minilm.padding is None
+
+
+def test_unknown_pieces_are_the_tokenizer_models_own_unknown_token():
+    """Unknown means the model's unk (here "<oov>"), never a piece that happens to be named [UNK] or <unk>."""
+    tok = _unigram(CORPUS + ["[UNK] <unk>"], unk="<oov>")
+    row, info = encode_one(tok, "the movie 水 [UNK] <unk>")
+    ids = row["input_ids"][0].tolist()
+    assert info.unknown == [i == tok.token_to_id("<oov>") for i in ids] and info.n_unknown == 1  # 水
+    assert info.special == [True] + [False] * (len(ids) - 2) + [True]

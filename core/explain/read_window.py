@@ -7,15 +7,11 @@ counterfactual search over a 5,000-word text only the first ~100 words matter: :
 from __future__ import annotations
 
 from core.explain.counterfactual import _words
-from core.model import encode_one, stateless_copy, truncated_lengths
+from core.model import encode_row
 
 
-def _cut(tokenizer, text: str, keep: int) -> str:
-    """``text`` up to the end of its ``keep``-th token, extended to the end of that word."""
-    enc = tokenizer.encode(str(text), add_special_tokens=False)
-    if keep >= len(enc.ids):
-        return text
-    end = enc.offsets[keep - 1][1] if keep > 0 else 0
+def _to_word_end(text: str, end: int) -> str:
+    """``text`` up to character ``end``, extended to the end of the word it falls in."""
     while end < len(text) and not text[end].isspace():
         end += 1
     return text[:end]
@@ -23,16 +19,15 @@ def _cut(tokenizer, text: str, keep: int) -> str:
 
 def read_prefix(tokenizer, text: str, text_b: str | None = None, max_len: int = 128) -> tuple[str, str | None]:
     """(the part of ``text`` the model reads, the part of ``text_b``): each whole, or cut after the last word the
-    model reads (a word it reads only the start of is kept whole)."""
-    _, info = encode_one(tokenizer, text, text_b, max_len)
-    if not info.truncated:
+    model reads (a word it reads only the start of is kept whole) — where the library's truncation stops."""
+    enc, n_tokens = encode_row(tokenizer, text, text_b, max_len)
+    if n_tokens <= max_len:
         return text, text_b
-    tok = stateless_copy(tokenizer) if tokenizer.truncation is not None or tokenizer.padding is not None else tokenizer
-    pair = text_b is not None
-    len_a = len(tok.encode(str(text), add_special_tokens=False).ids)
-    len_b = len(tok.encode(str(text_b), add_special_tokens=False).ids) if pair else 0
-    keep_a, keep_b = truncated_lengths(len_a, len_b, max_len - tok.num_special_tokens_to_add(pair))
-    return _cut(tok, text, keep_a), (_cut(tok, text_b, keep_b) if pair else None)
+    ends = [0, 0]
+    for seq, (_, end) in zip(enc.sequence_ids, enc.offsets):
+        if seq is not None:
+            ends[seq] = max(ends[seq], end)
+    return _to_word_end(str(text), ends[0]), (_to_word_end(str(text_b), ends[1]) if text_b is not None else None)
 
 
 def word_context(text: str, position: int, width: int = 3) -> str | None:

@@ -9,14 +9,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from core.model import (
-    MultiExitModel,
-    TokenizerContract,
-    encode_batch,
-    special_token_template,
-    stateless_copy,
-    truncated_lengths,
-)
+from core.model import MultiExitModel, TokenizerContract, encode_row, tensors
 
 # ──────────────────────────────────────────────────────────────────────────────────────────────────
 # One sentence as the model reads it, with the words its pieces came from
@@ -44,7 +37,8 @@ def check_text(text, what: str = "text") -> str:
 
 def encode_words(tokenizer, text: str, text_b: str | None = None, max_len: int = 128,
                  contract: TokenizerContract | None = None) -> Tokens:
-    """Encode like ``core.model.tokenizer.encode_batch`` (same truncation) and map every piece to its word.
+    """Encode like ``core.model.encode_batch`` (the library's truncation, one tokenization when the text fits) and
+    map every piece to its word: the library's own word ids and character offsets.
 
     Words are the tokenizer's pre-tokenizer words (BERT: whitespace and punctuation split), so merging
     pieces to words is merging "##" continuations; their character spans let a page highlight the text.
@@ -52,44 +46,27 @@ def encode_words(tokenizer, text: str, text_b: str | None = None, max_len: int =
     check_text(text)
     if text_b is not None:
         check_text(text_b, "text_b")
-    enc = encode_batch(tokenizer, [text], None if text_b is None else [text_b], max_len, contract)
-    if tokenizer.truncation is not None or tokenizer.padding is not None:
-        tokenizer = stateless_copy(tokenizer)
+    enc, _ = encode_row(tokenizer, text, text_b, max_len, contract)
     texts = [text] if text_b is None else [text, text_b]
-    seqs = [tokenizer.encode(t, add_special_tokens=False) for t in texts]
-    if not any(len(s.ids) for s in seqs):
+    if all(s is None for s in enc.sequence_ids):
         raise ValueError(f"{text!r} has no token this model can read: type words, not only symbols")
-    budget = max_len - tokenizer.num_special_tokens_to_add(text_b is not None)
-    keep = truncated_lengths(len(seqs[0].ids), len(seqs[1].ids) if text_b is not None else 0, budget)
-    special, word_of, words, segs, spans = [], [], [], [], []
+    special, word_of, segs, spans = [], [], [], []
     word_key: dict[tuple[int, int], int] = {}
-    for kind, value, _ in special_token_template(tokenizer, text_b is not None):
-        if kind == "special":
-            special.append(True)
-            word_of.append(len(words))
-            words.append(tokenizer.id_to_token(value))
-            segs.append(-1)
-            spans.append((-1, -1))
-            continue
-        s = seqs[value]
-        for j in range(keep[value]):
-            special.append(False)
-            key = (value, s.word_ids[j])
-            start, end = s.offsets[j]
-            if key not in word_key:
-                word_key[key] = len(words)
-                words.append("")
-                segs.append(value)
-                spans.append((start, end))
-            w = word_key[key]
+    for seq, word, (start, end) in zip(enc.sequence_ids, enc.word_ids, enc.offsets):
+        special.append(seq is None)            # a token the template added ([CLS], [SEP]) is its own word
+        key = (-1, len(segs)) if seq is None else (seq, word)
+        if key not in word_key:
+            word_key[key] = len(segs)
+            segs.append(-1 if seq is None else seq)
+            spans.append((-1, -1) if seq is None else (start, end))
+        w = word_key[key]
+        if seq is not None:
             spans[w] = (min(spans[w][0], start), max(spans[w][1], end))
-            word_of.append(w)
-    words = [texts[g][a:b] if g >= 0 else w for w, g, (a, b) in zip(words, segs, spans)]
-    ids = enc["input_ids"]
-    if ids.shape[1] != len(special):
-        raise RuntimeError("internal: word alignment disagrees with encode_batch; please report this sentence")
-    return Tokens(ids, enc["attention_mask"], enc["token_type_ids"],
-                  [tokenizer.id_to_token(i) for i in ids[0].tolist()],
+        word_of.append(w)
+    tokens = list(enc.tokens)
+    words = [texts[g][a:b] if g >= 0 else tokens[word_of.index(i)] for i, (g, (a, b)) in enumerate(zip(segs, spans))]
+    row = tensors([enc])
+    return Tokens(row["input_ids"], row["attention_mask"], row["token_type_ids"], tokens,
                   np.array(special), np.array(word_of), words, np.array(segs), np.array(spans, dtype=np.int64))
 
 

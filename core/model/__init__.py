@@ -35,6 +35,16 @@ from core.model.encoder import (
     pool,
     prototype_distance,
 )
+from core.model.encoding import (
+    TokenInfo,
+    TokenizerContract,
+    bare,
+    encode_batch,
+    encode_one,
+    encode_row,
+    tensors,
+    token_info,
+)
 from core.model.families import ClassMeans, HFMultiExit, need_transformers, strip_pooler
 from core.model.hf_config import FAMILIES, HFExitConfig, HFModelError, family
 from core.model.hf_load import load_dir, wrapper
@@ -50,17 +60,11 @@ from core.model.minilm import load_minilm, model_dir, task_texts, task_token_ids
 from core.model.slenderize import slenderize, taylor_scores, truncate_positions
 from core.model.tokenizer import (
     SPECIAL_TOKENS,
-    TokenInfo,
-    TokenizerContract,
-    encode_batch,
-    encode_one,
     load_minilm_tokenizer,
     read_tokenizer,
     save_tokenizer,
-    special_token_template,
     stateless_copy,
     train_wordpiece,
-    truncated_lengths,
 )
 from core.model.weights import (
     against_reference,
@@ -74,14 +78,14 @@ from core.model.weights import (
 )
 
 __all__ = ["BinaryEmbedding", "BinaryLinear", "BlockContext", "CheckpointError", "ClassMeans", "EncoderOutput",
-           "ExitOutput", "FAMILIES", "HFDecoderMultiExit", "HFExitConfig", "HFModelError", "HFMultiExit",
-           "HF_FORMAT", "ModelConfig", "MultiExitBase", "MultiExitEncoder", "MultiExitModel", "PRESETS", "SLFNBlock",
+           "ExitOutput", "FAMILIES", "HFDecoderMultiExit", "HFExitConfig", "HFModelError", "HFMultiExit", "HF_FORMAT",
+           "ModelConfig", "MultiExitBase", "MultiExitEncoder", "MultiExitModel", "PRESETS", "SLFNBlock",
            "SPECIAL_TOKENS", "SelfAttention", "TokenInfo", "TokenizerContract", "additive_bias", "against_reference",
-           "approx_sign", "approx_sign_curves", "attention_weights", "binarize_weight", "checkpoint", "disk_bytes",
-           "encode_batch", "encode_one", "family", "flipped_share", "freeze_binarized", "latent_model",
-           "layer_stats", "load", "load_card", "load_dir", "load_minilm", "load_minilm_tokenizer", "load_tokenizer",
-           "model_dir", "need_transformers", "pack_signs", "packed_bytes", "pool", "preset",
+           "approx_sign", "approx_sign_curves", "attention_weights", "bare", "binarize_weight", "checkpoint",
+           "disk_bytes", "encode_batch", "encode_one", "encode_row", "family", "flipped_share", "freeze_binarized",
+           "latent_model", "layer_stats", "load", "load_card", "load_dir", "load_minilm", "load_minilm_tokenizer",
+           "load_tokenizer", "model_dir", "need_transformers", "pack_signs", "packed_bytes", "pool", "preset",
            "pretrained_block_weights", "prototype_distance", "quantize_rows", "read_tokenizer", "save",
-           "save_tokenizer", "sign_flips", "size_report", "slenderize", "special_token_template", "stateless_copy",
-           "stored_dtype_bytes", "strip_pooler", "task_texts", "task_token_ids", "taylor_scores", "train_wordpiece",
-           "trim_vocab", "truncate_positions", "truncated_lengths", "unpack_signs", "wrapper"]
+           "save_tokenizer", "sign_flips", "size_report", "slenderize", "stateless_copy", "stored_dtype_bytes",
+           "strip_pooler", "task_texts", "task_token_ids", "taylor_scores", "tensors", "token_info", "train_wordpiece",
+           "trim_vocab", "truncate_positions", "unpack_signs", "wrapper"]

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 
 from core.model.binary import BinaryEmbedding, BinaryLinear
 from core.model.config import ModelConfig
+from core.model.encoding import TokenizerContract
 from core.model.interface import BlockContext, ExitOutput, MultiExitBase, seq_lengths
-from core.model.tokenizer import TokenizerContract
 
 
 def linear(cfg: ModelConfig, part: str, n_in: int, n_out: int, bias: bool = True) -> nn.Linear:

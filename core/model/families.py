@@ -33,9 +33,9 @@ import torch
 from torch import nn
 
 from core.model.encoder import pool, prototype_distance
+from core.model.encoding import TokenizerContract
 from core.model.hf_config import _ATTN, ACTIVATIONS, HFExitConfig, HFModelError
 from core.model.interface import BlockContext, ExitOutput, MultiExitBase, seq_lengths
-from core.model.tokenizer import TokenizerContract
 
 # heads and prototypes
 

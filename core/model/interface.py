@@ -32,7 +32,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from core.model.tokenizer import TokenizerContract
+from core.model.encoding import TokenizerContract
 
 
 @dataclass
