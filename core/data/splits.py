@@ -119,3 +119,13 @@ def split_info(task: str, seed: int = CALIB_SEED, n: int | None = None) -> dict:
             "fit_rows": int(len(fit_indices(name, seed, n))),
             "selection": "root sentences (phrases of held-out sentences excluded from training)"
             if name in SENTENCE_LEVEL else "uniform", "ids_sha256": digest}
+
+
+def columns(ds) -> tuple[list[str], list[str] | None, np.ndarray]:
+    """(texts, texts_b or None, labels) of a normalized split, read column-wise through Arrow.
+
+    ``list(ds["text"])`` walks a selected split row by row (datasets' indices mapping): 1.6 s for the 47,425
+    SST-2 fit rows, against 0.1 s here."""
+    names = ["text", "label"] + (["text_b"] if "text_b" in ds.column_names else [])
+    cols = ds.select_columns(names).to_dict()
+    return cols["text"], cols.get("text_b"), np.asarray(cols["label"], dtype=np.int64)

@@ -183,12 +183,13 @@ def class_means(pooled: np.ndarray, labels: np.ndarray, n_classes: int) -> np.nd
 def _fit_rows(task: str, limit: int | None, seed: int, rows=None):
     """(texts, texts_b or None, labels) the heads are fitted on: ``rows`` when given, else the task's fit split;
     a seeded random subset of ``limit`` of them."""
-    from core.data import load_fit
+    from core.data import columns, load_fit
 
     if rows is None:
         ds = load_fit(task)
-        texts, texts_b, labels = list(ds["text"]), list(ds["text_b"]) if "text_b" in ds.column_names else None, \
-            ds["label"]
+        if limit is not None and limit < len(ds):   # the same subset as below, without reading the other rows
+            ds = ds.select(np.sort(np.random.default_rng(seed).choice(len(ds), size=limit, replace=False)))
+        texts, texts_b, labels = columns(ds)
     else:
         texts, texts_b, labels = list(rows[0]), None if rows[1] is None else list(rows[1]), rows[2]
     labels = np.asarray(labels, dtype=np.int64)

@@ -44,14 +44,13 @@ def store_path(model_dir, task: str, split: str, limit: int | None = None, preci
 
 def recording_inputs(model_dir, task: str, split: str, limit: int | None = None) -> Inputs:
     """(texts, texts_b or None, labels, meta) of a dataset split, as every recording of ``model_dir`` reads it."""
-    from core.data import get_task, load_split
+    from core.data import columns, get_task, load_split
 
     t = get_task(task)
-    ds = load_split(task, split, limit=limit)
-    texts_b = list(ds["text_b"]) if "text_b" in ds.column_names else None
+    texts, texts_b, labels = columns(load_split(task, split, limit=limit))
     meta = {"model": Path(model_dir).name, "model_key": model_key(model_dir), "task": t.name, "split": split,
             "label_names": list(t.label_names), "metric": t.metric}
-    return list(ds["text"]), texts_b, list(ds["label"]), meta
+    return texts, texts_b, labels.tolist(), meta
 
 
 def trace_for(model_dir, task: str, split: str = "validation", limit: int | None = None, *,

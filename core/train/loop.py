@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from core.analysis import per_exit_metric
-from core.data import get_task, load_task, splits
+from core.data import columns, get_task, load_task, splits
 from core.model import (
     MultiExitEncoder,
     checkpoint,
@@ -127,9 +127,7 @@ def load_rows(task: str, split: str, limit: int | None, seed: int = 0):
         ds = splits.load_calibration(task, seed, limit=limit)
     else:
         ds = load_task(task, split, limit=limit)
-    texts = list(ds["text"])
-    texts_b = list(ds["text_b"]) if "text_b" in ds.column_names else None
-    return texts, texts_b, np.asarray(ds["label"], dtype=np.int64)
+    return columns(ds)
 
 
 def build(tc: TrainConfig, texts: list[str], n_classes: int):

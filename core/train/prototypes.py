@@ -130,7 +130,7 @@ def main(argv=None) -> int:
     over a split the model never trained on (default: the calibration rows), and record it in the card."""
     import argparse
 
-    from core.data import load_split
+    from core.data import columns, load_split
     from core.model import checkpoint
 
     ap = argparse.ArgumentParser(prog="python -m core.train.prototypes", description=main.__doc__.split("\n")[0])
@@ -142,17 +142,16 @@ def main(argv=None) -> int:
     model, tok = checkpoint.load(a.model_dir), checkpoint.load_tokenizer(a.model_dir)
     card = checkpoint.load_card(a.model_dir)
     task = a.task or card.get("task", "sst2")
-    ds = load_split(task, a.split)
-    texts_b = list(ds["text_b"]) if "text_b" in ds.column_names else None
-    means = class_means(model, tok, list(ds["text"]), texts_b, np.asarray(ds["label"]))
+    texts, texts_b, labels = columns(load_split(task, a.split))
+    means = class_means(model, tok, texts, texts_b, labels)
     set_prototypes(model, means)
-    card["prototypes_from"] = (f"class means of the {len(ds):,} {a.split} rows (held out from training): the means of "
-                               "the training rows sit outside the held-out classes once the model has fitted them"
-                               if a.split == "calibration" else f"class means of the {len(ds):,} {a.split} rows")
+    card["prototypes_from"] = (f"class means of the {len(texts):,} {a.split} rows (held out from training): the means "
+                               "of the training rows sit outside the held-out classes once the model has fitted them"
+                               if a.split == "calibration" else f"class means of the {len(texts):,} {a.split} rows")
     card.setdefault("post_processing", []).append(
         f"python -m core.train.prototypes recenter {a.model_dir} --split {a.split}")
     checkpoint.save(model, a.model_dir, tokenizer=tok, card=card, dtype=stored_dtype(a.model_dir))
-    print(f"{a.model_dir}: prototypes at the class means of {len(ds):,} {a.split} rows")
+    print(f"{a.model_dir}: prototypes at the class means of {len(texts):,} {a.split} rows")
     return 0
 
 

@@ -15,16 +15,15 @@ def _int8_change(model: MultiExitEncoder, tok, task: str) -> dict:
     import numpy as np
 
     from core.analysis import per_exit_metric
-    from core.data import get_task, load_task
+    from core.data import columns, get_task, load_task
     from core.model import quantize_rows
     from core.run import record
 
-    ds = load_task(task, "validation")
-    texts_b = list(ds["text_b"]) if "text_b" in ds.column_names else None
+    texts, texts_b, labels = columns(load_task(task, "validation"))
     meta = {"metric": get_task(task).metric}
 
     def per_exit(m):
-        tr = record(m, tok, list(ds["text"]), texts_b, np.asarray(ds["label"]), max_len=128, meta=meta)
+        tr = record(m, tok, texts, texts_b, labels, max_len=128, meta=meta)
         return [float(v) for v in per_exit_metric(tr).value]
 
     before = per_exit(model)
