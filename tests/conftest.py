@@ -3,13 +3,14 @@ policy tests, the tiny app models, the app and the Streamlit server of the brows
 change the existing ones' behaviour (other test files use them).
 
 ``app_models``: a folder of tiny models trained for a few dozen steps on real SST-2 and MRPC (so their
-exits are spread over blocks), used by the app tests through ``EXITLENS_MODELS_DIR`` — the tests never
-depend on the shipped models in assets/models.
+exits are spread over blocks) — fixed weights committed in tests/fixtures/models, nothing is trained — used by
+the app tests through ``EXITLENS_MODELS_DIR``; the tests never depend on the shipped models in assets/models.
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from hypothesis import strategies as st
 
 from core.policies import POLICIES, FractionalReduction, HybridEDR, MaxProb, Oracle, Patience
 from core.trace import Trace
+from tests.fixture_models import FIXTURE_MODELS
 
 torch.set_num_threads(1)     # small ops on a busy 2-core machine are many times faster single-threaded
 try:                          # numpy's BLAS as well (see app.state)
@@ -32,39 +34,26 @@ try:                          # numpy's BLAS as well (see app.state)
 except Exception:
     pass
 
+# AppTest scans the metadata of every installed distribution (~600 here) for Streamlit components on every run:
+# 0.5 s of a 0.8 s page run. The installed packages do not change during a test session: scan once. (The real
+# server scans once, at start.)
+try:
+    import functools
+
+    from streamlit.components.v2 import manifest_scanner
+    manifest_scanner.scan_component_manifests = functools.cache(manifest_scanner.scan_component_manifests)
+except ImportError:           # a Streamlit without v2 components does not scan
+    pass
+
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app" / "streamlit_app.py")
 
-# name → TrainConfig fields. Four blocks so that patience, what-if thresholds and per-block charts have room.
-APP_MODEL_SPECS = {
-    "tiny-sst2": dict(task="sst2", limit=3000, max_steps=80, seed=0, overrides={"n_blocks": 4}),
-    "tiny-mrpc": dict(task="mrpc", limit=2000, max_steps=50, seed=0, overrides={"n_blocks": 3}),
-    "tiny-sst2-bin": dict(task="sst2", limit=3000, max_steps=60, seed=0, binarize=("attention", "ffn"),
-                          overrides={"n_blocks": 3}),
-    "tiny-sst2-bin-b": dict(task="sst2", limit=3000, max_steps=40, seed=1, binarize=("attention", "ffn"),
-                            overrides={"n_blocks": 3}),
-}
-
-
 @pytest.fixture(scope="session")
 def app_models(tmp_path_factory) -> Path:
-    """A models folder with tiny trained models (see APP_MODEL_SPECS) and a trace cache next to it."""
-    from core.train import TrainConfig, train
-
-    root = tmp_path_factory.mktemp("app")
-    models = root / "models"
-    saved = {k: os.environ.get(k) for k in ("EXITLENS_OFFLINE",)}
-    os.environ["EXITLENS_OFFLINE"] = "1"
-    try:
-        for name, spec in APP_MODEL_SPECS.items():
-            train(TrainConfig(preset="tiny", out=str(models / name), epochs=1, batch_size=32, lr=3e-3,
-                              eval_limit=64, vocab_size=1500, max_len=48, threads=1, **spec))
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    """A models folder with the tiny app models (fixed weights, tests/fixture_models.py) and a trace cache next to
+    it: a copy, so that no test can change the committed files."""
+    models = tmp_path_factory.mktemp("app") / "models"
+    shutil.copytree(FIXTURE_MODELS, models)
     return models
 
 
