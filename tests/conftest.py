@@ -48,6 +48,20 @@ except ImportError:           # a Streamlit without v2 components does not scan
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app" / "streamlit_app.py")
 
+@pytest.fixture(autouse=True)
+def _the_fast_tier_trains_nothing(request, monkeypatch):
+    """Outside the ``slow`` marker no test trains a model: building a torch optimizer fails it (the tiny models
+    the fast tests need are fixed weights, tests/fixture_models.py)."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("this test trains a model (it built a torch optimizer) but is not marked slow: mark it "
+                             "@pytest.mark.slow, or load fixed weights (tests/fixture_models.py)")
+
+    monkeypatch.setattr(torch.optim.Optimizer, "__init__", refuse)
+
+
 @pytest.fixture(scope="session")
 def app_models(tmp_path_factory) -> Path:
     """A models folder with the tiny app models (fixed weights, tests/fixture_models.py) and a trace cache next to

@@ -213,3 +213,37 @@ def test_a_new_sentence_is_run_once(make_app, monkeypatch):
     assert any("Attention" in m.value for m in at.markdown)             # the page drew the attention view
     assert len(calls) <= 2, calls
     assert len(calls) >= 1                                              # the counter sees the real forwards
+
+
+def test_a_new_sentence_is_tokenized_three_times_at_most(make_app, monkeypatch):
+    """Every tokenization goes through core.model.encoding's library copies: counted there, a new Playground
+    sentence is tokenized 3 times as the page opens — the recording's, the sentence run's (words for salience and
+    attention) and the editor's reading window — where it was about 9 (issue 18)."""
+    import core.model.encoding as encoding
+
+    texts = []
+
+    class Counting:                      # a library tokenizer that notes what it encodes
+        def __init__(self, tokenizer):
+            self._tokenizer = tokenizer
+
+        def encode(self, text, *args, **kwargs):
+            texts.append(text)
+            return self._tokenizer.encode(text, *args, **kwargs)
+
+        def encode_batch(self, items, *args, **kwargs):
+            texts.extend(items)
+            return self._tokenizer.encode_batch(items, *args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self._tokenizer, name)
+
+    at = make_app()
+    configured, bare = encoding.configured, encoding.bare
+    monkeypatch.setattr(encoding, "configured", lambda *a, **k: Counting(configured(*a, **k)))
+    monkeypatch.setattr(encoding, "bare", lambda tokenizer: Counting(bare(tokenizer)))
+    text = "a brand new sentence nobody typed before , and it is not bad at all"
+    submit_sentence(at, text)
+    assert not at.exception
+    assert texts and all(t == text for t in texts), texts          # the counter sees this sentence, and only it
+    assert len(texts) <= 3, len(texts)

@@ -1,7 +1,6 @@
 """Per-exit explanations (core.explain): IG completeness per model family, grad×input and the attention
 helper against the model's own forward, rollout, word merging, the counterfactual search on a model
 trained so that "not" flips the label, and clear errors for bad input."""
-import random
 from pathlib import Path
 
 import numpy as np
@@ -9,30 +8,14 @@ import pytest
 import torch
 
 from core.explain import Salience, attention, candidates, counterfactuals, encode_words, salience, substitution_table
-from core.model import MultiExitEncoder, encode_batch, preset, train_wordpiece
+from core.model import MultiExitEncoder, checkpoint, encode_batch, preset, train_wordpiece
 from core.policies import decide, make_policy
 from core.run import record
-from core.train import exit_loss
+from tests.fixture_models import NOT_MODEL, UNIT_MODELS, not_dataset
 
-SUBJECTS = ["the film", "this movie", "the story", "the acting", "the plot", "the cast", "the music", "the ending",
-            "her performance", "the script"]
-ADJECTIVES = ["good", "great", "fun", "funny", "charming", "clever", "moving", "smart", "lovely", "fresh"]
 FAMILIES = {"bert": ("tiny-bert", ()), "slfn": ("tiny", ()), "binarized": ("tiny", ("attention", "ffn"))}
 ASSET_MODELS = Path(__file__).resolve().parents[1] / "assets" / "models"
 SHIPPED_MODELS = sorted(p.name for p in ASSET_MODELS.iterdir() if p.is_dir())
-
-
-def not_dataset(n=2000, seed=0):
-    """'<subject> is [not] <adjective> [.]': the label is 0 exactly when "not" is there."""
-    rng = random.Random(seed)
-    texts, labels = [], []
-    for _ in range(n):
-        neg = rng.random() < 0.5
-        t = (f"{rng.choice(SUBJECTS)} {'was' if rng.random() < 0.3 else 'is'} "
-             f"{'not ' if neg else ''}{rng.choice(ADJECTIVES)}")
-        texts.append(t + (" ." if rng.random() < 0.5 else ""))
-        labels.append(0 if neg else 1)
-    return texts, labels
 
 
 def random_tiny(family, tok, seed=0):
@@ -50,28 +33,6 @@ def random_tiny(family, tok, seed=0):
     return model.eval()
 
 
-def train_tiny(family, steps=60, seed=0):
-    """A tiny model of one family trained on the "not" data (a few seconds on one thread)."""
-    torch.manual_seed(seed)
-    texts, labels = not_dataset(seed=seed)
-    tok = train_wordpiece(texts + ["unbelievably witty , seductive"], vocab_size=80, min_frequency=1)
-    name, binarize = FAMILIES[family]
-    model = MultiExitEncoder(preset(name, vocab_size=tok.get_vocab_size(), binarize=binarize, n_blocks=3))
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    y = torch.tensor(labels)
-    g = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(steps):
-        idx = torch.randint(0, len(texts), (32,), generator=g)
-        enc = encode_batch(tok, [texts[i] for i in idx], max_len=32)
-        out = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
-        loss = exit_loss(out.logits, y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return model.eval(), tok
-
-
 @pytest.fixture(scope="module")
 def not_tokenizer():
     return train_wordpiece(not_dataset()[0] + ["unbelievably witty , seductive"], vocab_size=80, min_frequency=1)
@@ -84,8 +45,8 @@ def family_model(request, not_tokenizer):
 
 @pytest.fixture(scope="module")
 def not_model():
-    torch.set_num_threads(1)
-    return train_tiny("slfn")
+    """An SLFN model trained on the "not" data (fixed weights: tests/fixture_models.py)."""
+    return checkpoint.load(UNIT_MODELS / NOT_MODEL).eval(), checkpoint.load_tokenizer(UNIT_MODELS / NOT_MODEL)
 
 
 def _forward_logits(model, ids, mask, types):

@@ -112,7 +112,6 @@ def test_simulated_exit_equals_real_early_exit(imported):
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_simulated_exit_equals_real_early_exit_for_every_policy(imported):
     kind, _, res = imported
     names = [n for n in sorted(POLICIES) if "lte" not in POLICIES[n].needs]     # no learn-to-exit head here
@@ -208,6 +207,7 @@ def test_probe_exits_are_the_logistic_regressions(sentences, tmp_path):
         assert np.allclose(tr.probs[:, i], want, atol=2e-2)       # live states: float32, not float16
 
 
+@pytest.mark.slow                         # fine-tunes the exit heads: training, which the fast tier does not do
 def test_probe_on_a_classifier_keeps_its_own_final_head(sentences, tmp_path):
     src = build_source("distilbert", tmp_path / "src", sentences)
     res = import_model(src, "mrpc", tmp_path / "p", exits="probe", limit=64, max_len=MAX_LEN, finetune_epochs=2)

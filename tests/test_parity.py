@@ -8,17 +8,15 @@ from core.data import load_task
 from core.model import checkpoint, encode_batch
 from core.policies import POLICIES, decide, make_policy
 from core.run import early_exit, record
-from core.train import TrainConfig, train
+from tests.fixture_models import FIXTURE_MODELS, PARITY_MODEL, UNIT_MODELS
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A tiny model trained for a few dozen steps on real SST-2, so its exits are spread over blocks."""
+def trained():
+    """A tiny BERT-block model trained for 60 steps on real SST-2, so its exits are spread over blocks (fixed
+    weights: tests/fixture_models.py)."""
     torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("models") / "tiny-sst2"
-    train(TrainConfig(task="sst2", preset="tiny-bert", out=str(out), epochs=1, batch_size=32, lr=2e-3,
-                      limit=2000, eval_limit=64, vocab_size=1500, max_steps=60, max_len=48, threads=1))
-    return checkpoint.load(out), checkpoint.load_tokenizer(out)
+    return checkpoint.load(UNIT_MODELS / PARITY_MODEL), checkpoint.load_tokenizer(UNIT_MODELS / PARITY_MODEL)
 
 
 def _params(name, tr, min_block):
@@ -60,11 +58,9 @@ def test_simulated_exit_equals_real_exit(trained, name, min_block):
         assert np.allclose(real.flops, want)
 
 
-def test_pairs_run_through_early_exit(tmp_path):
+def test_pairs_run_through_early_exit():
     torch.set_num_threads(1)
-    out = tmp_path / "tiny-mrpc"
-    train(TrainConfig(task="mrpc", preset="tiny", out=str(out), epochs=1, batch_size=32, lr=2e-3, limit=400,
-                      eval_limit=32, vocab_size=1500, max_steps=10, max_len=64, threads=1))
+    out = FIXTURE_MODELS / "tiny-mrpc"          # the app's MRPC model (tests/fixture_models.py), read only
     model, tok = checkpoint.load(out), checkpoint.load_tokenizer(out)
     ds = load_task("mrpc", "validation", limit=24)
     a, b = list(ds["text"]), list(ds["text_b"])

@@ -32,6 +32,7 @@ def _tiny(out, **kw):
     return TrainConfig(**{**base, **kw})
 
 
+@pytest.mark.slow
 def test_tiny_training_on_real_sst2_lowers_the_loss_and_round_trips(tmp_path):
     torch.set_num_threads(1)
     # 100 steps on the fit split (train − calibration); the tiny model leaves the chance plateau at a
@@ -49,6 +50,7 @@ def test_tiny_training_on_real_sst2_lowers_the_loss_and_round_trips(tmp_path):
     assert tr.logits.shape == (2, 2, 2)
 
 
+@pytest.mark.slow
 def test_resume_continues_from_the_last_epoch(tmp_path, capsys):
     torch.set_num_threads(1)
     out = tmp_path / "m"
