@@ -195,15 +195,51 @@ def hand_exit(logits: np.ndarray, signal: str, threshold: float, min_block: int 
     return np.array([next((i for i in range(n_blocks) if fires[j, i]), n_blocks - 1) for j in range(n)])
 
 
-def random_trace(n=240, n_blocks=5, k=3, seed=0, labels=None, flops=None, **extra) -> Trace:
-    """The shared synthetic Trace: logits ~ N(0, 2²), uniform labels (or ``labels``), uniform prototype distances
-    and LTE scores, FLOPs per block 1, 2, … (or ``flops``); draws in that order from ``seed``."""
+def trace_of(logits, labels=None, **fields) -> Trace:
+    """A Trace around given logits (N, L, K): unlabelled unless ``labels``; pooled zeros, texts s0 s1 …, FLOPs 1 a
+    block, unless ``fields`` say otherwise."""
+    logits = np.asarray(logits)
+    n, n_blocks, _ = logits.shape
+    base = dict(pooled=np.zeros((n, n_blocks, 1)), texts=[f"s{i}" for i in range(n)],
+                labels=np.full(n, -1) if labels is None else labels, flops_per_block=np.ones(n_blocks))
+    return Trace(logits=logits, **{**base, **fields})
+
+
+def random_trace(n=240, n_blocks=5, k=3, seed=0, labels=None, flops=None, *, scale=2.0, coarse=False,
+                 protos=True, embed_dim=0, pooled_dim=0, unknown=0, **extra) -> Trace:
+    """The shared synthetic Trace; draws in this order from ``seed``:
+
+    - logits ~ N(0, ``scale``²) — or, ``coarse``, integers in [−2, 2] (many ties) plus half a logit per block on
+      the true class, so that exits improve with depth (float32);
+    - labels, uniform (or ``labels``); the first ``unknown`` of them −1;
+    - ``protos``: prototype distances and learn-to-exit scores, uniform on [0, 1) (coarse: integers 0–3 and
+      quarters); with ``embed_dim``, prototype embeddings (float16) and the prototypes, N(0, 1);
+    - ``pooled_dim``: pooled states N(0, 1) in float16 (0: zeros of width 1).
+
+    FLOPs per block 1, 2, … (or ``flops``); anything else (texts, texts_b, meta, flops_embed …) from ``extra``."""
     rng = np.random.default_rng(seed)
-    logits = rng.normal(size=(n, n_blocks, k)) * 2
-    labels = rng.integers(0, k, n) if labels is None else labels
-    return Trace(logits=logits, pooled=np.zeros((n, n_blocks, 1)), labels=labels, texts=["t"] * n,
-                 flops_per_block=np.arange(1.0, n_blocks + 1) if flops is None else flops,
-                 proto_dist=rng.random((n, n_blocks, k)), lte=rng.random((n, n_blocks)), **extra)
+    shape = (n, n_blocks, k)
+    if coarse:
+        labels = rng.integers(0, k, n) if labels is None else np.asarray(labels)
+        logits = rng.integers(-2, 3, shape).astype(np.float32)
+        logits[np.arange(n), :, labels] += np.arange(n_blocks, dtype=np.float32)[None] / 2
+    else:
+        logits = rng.normal(size=shape) * scale
+        labels = rng.integers(0, k, n) if labels is None else labels
+    labels = np.array(labels)
+    labels[:unknown] = -1
+    fields = {}
+    if protos:
+        fields = (dict(proto_dist=rng.integers(0, 4, shape).astype(np.float32), lte=rng.integers(0, 5, shape[:2]) / 4.0)
+                  if coarse else dict(proto_dist=rng.random(shape), lte=rng.random(shape[:2])))
+        if embed_dim:
+            fields.update(proto_emb=rng.normal(size=(n, n_blocks, embed_dim)).astype(np.float16),
+                          prototypes=rng.normal(size=(n_blocks, k, embed_dim)))
+    pooled = (rng.normal(size=(n, n_blocks, pooled_dim)).astype(np.float16) if pooled_dim
+              else np.zeros((n, n_blocks, 1)))
+    return trace_of(logits, labels, **{"pooled": pooled, "texts": ["t"] * n,
+                                       "flops_per_block": np.arange(1.0, n_blocks + 1) if flops is None else flops,
+                                       **fields, **extra})
 
 
 def hand_trace(**kw) -> Trace:

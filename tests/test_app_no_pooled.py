@@ -4,15 +4,15 @@ import numpy as np
 
 from core.trace import Trace
 from core.trace_io import write_parquet
+from tests.conftest import trace_of
 
 
 def _trace(n=120, seed=0) -> Trace:
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 2, n)
     logits = rng.normal(size=(n, 3, 2)).astype(np.float32) + 2 * np.eye(2)[labels][:, None]
-    return Trace(logits=logits, pooled=rng.normal(size=(n, 3, 8)).astype(np.float32), labels=labels,
-                 texts=[f"sample {i}" for i in range(n)], flops_per_block=np.ones(3),
-                 meta={"label_names": ["neg", "pos"]})
+    return trace_of(logits, labels, pooled=rng.normal(size=(n, 3, 8)).astype(np.float32),
+                    texts=[f"sample {i}" for i in range(n)], meta={"label_names": ["neg", "pos"]})
 
 
 def _open(make_app, path):

@@ -9,6 +9,7 @@ import numpy as np
 from core.analysis import groups, same_decisions
 from core.policies import POLICIES, make_policy
 from core.trace import Trace
+from tests.conftest import random_trace
 
 
 def _pareto(at) -> dict:
@@ -17,9 +18,7 @@ def _pareto(at) -> dict:
 
 
 def _trace(k: int, n=400, seed=0) -> Trace:
-    rng = np.random.default_rng(seed)
-    return Trace(logits=rng.normal(size=(n, 4, k)).astype(np.float32) * 2, pooled=np.zeros((n, 4, 1)),
-                 labels=rng.integers(0, k, n), texts=[""] * n, flops_per_block=np.ones(4))
+    return random_trace(n, 4, k, seed, flops=np.ones(4), protos=False, texts=[""] * n)
 
 
 def _pols(tr, names):

@@ -28,7 +28,7 @@ from core.certify import (
 from core.cli.certify import main, table
 from core.policies import POLICIES, EntropyThreshold, MaxProb, ThresholdPolicy, decide, make_policy
 from core.trace import Trace
-from tests.conftest import hand_exit, random_trace
+from tests.conftest import hand_exit, random_trace, trace_of
 
 REPO_MODEL = str(Path(__file__).resolve().parents[1] / "assets" / "models" / "beex-sst2")
 
@@ -170,7 +170,7 @@ def population(rng, n: int) -> Trace:
     p[:, :2, 1] = 1 - p[:, :2, 0]
     p[:, 2] = 1e-3
     p[np.arange(n), 2, y] = 1 - 1e-3
-    return Trace(logits=np.log(p), pooled=np.zeros((n, 3, 1)), labels=y, texts=[""] * n, flops_per_block=np.ones(3))
+    return trace_of(np.log(p), y)
 
 
 def true_risk_maxprob(q: float) -> float:

@@ -10,7 +10,7 @@ import pytest
 from core.certify import certify, group_risk_counts, needed_n, risk_by_slice, risk_counts
 from core.policies import EntropyThreshold, MaxProb
 from core.trace import Trace
-from tests.conftest import hand_trace
+from tests.conftest import hand_trace, trace_of
 
 
 def noisy(n=900, n_blocks=4, seed=0) -> Trace:
@@ -21,8 +21,7 @@ def noisy(n=900, n_blocks=4, seed=0) -> Trace:
     logits = rng.normal(size=(n, n_blocks, 2)).astype(np.float32)
     logits[np.arange(n), :, labels] += (np.arange(n_blocks) + 1)[None] * (1.5 - words[:, None] / 40)
     texts = [" ".join(["w"] * int(k)) for k in words]
-    return Trace(logits=logits, pooled=np.zeros((n, n_blocks, 1)), labels=labels, texts=texts,
-                 flops_per_block=np.ones(n_blocks))
+    return trace_of(logits, labels, texts=texts)
 
 
 def test_counts_per_slice_equal_certify_on_each_slice():

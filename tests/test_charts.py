@@ -16,22 +16,14 @@ from core.analysis import (
 )
 from core.model import approx_sign_curves
 from core.policies import decide, make_policy, sample_signals
-from core.trace import Trace
+from tests.conftest import random_trace
 
 
 def _trace(n=40, blocks=4, k=2, seed=0, protos=True):
-    rng = np.random.default_rng(seed)
-    logits = rng.normal(0, 1.5, (n, blocks, k)).astype(np.float32)
-    kw = {}
-    if protos:
-        kw = dict(proto_dist=rng.uniform(0, 2, (n, blocks, k)).astype(np.float32),
-                  proto_emb=rng.normal(size=(n, blocks, 3)).astype(np.float16),
-                  prototypes=rng.normal(size=(blocks, k, 3)).astype(np.float32),
-                  lte=rng.uniform(size=(n, blocks)).astype(np.float32))
-    return Trace(logits=logits, pooled=rng.normal(size=(n, blocks, 5)).astype(np.float16),
-                 labels=rng.integers(0, k, n), texts=[f"sentence {i}" for i in range(n)],
-                 flops_per_block=np.full(blocks, 1e6), flops_embed=1e5,
-                 meta={"label_names": ["neg", "pos"][:k] if k == 2 else None}, **kw)
+    return random_trace(n, blocks, k, seed, flops=np.full(blocks, 1e6), scale=1.5, protos=protos,
+                        embed_dim=3 if protos else 0, pooled_dim=5, flops_embed=1e5,
+                        texts=[f"sentence {i}" for i in range(n)],
+                        meta={"label_names": ["neg", "pos"][:k] if k == 2 else None})
 
 
 def _named(fig, name):

@@ -15,6 +15,7 @@ from core.policies import decide as decide_in_memory
 from core.policies import make_policy
 from core.run import record
 from core.trace import Trace, save_store
+from tests.conftest import random_trace
 
 CHUNKINGS = [(64, 16), (4096, 50), (1000, 16384)]      # (row group, analysis slice): many, odd, one
 
@@ -37,16 +38,11 @@ def mrpc_trace():
 
 
 def three_class(n=2500, n_blocks=5, seed=0, unknown=0) -> Trace:
-    """Coarse logits (many ties), exits that improve with depth, MCC as the metric; ``unknown`` labels -1."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 3, n)
-    logits = rng.integers(-2, 3, (n, n_blocks, 3)).astype(np.float32)
-    logits[np.arange(n), :, labels] += np.arange(n_blocks, dtype=np.float32)[None] / 2
-    labels[:unknown] = -1
-    return Trace(logits=logits, pooled=rng.normal(size=(n, n_blocks, 4)).astype(np.float16), labels=labels,
-                 texts=[f"s{i}" for i in range(n)], flops_per_block=rng.integers(1, 9, n_blocks) * 1e6,
-                 flops_embed=3e5, proto_dist=rng.integers(0, 4, (n, n_blocks, 3)).astype(np.float32),
-                 lte=rng.integers(0, 5, (n, n_blocks)) / 4.0, meta={"metric": "mcc"})
+    """Coarse logits (many ties), exits that improve with depth, uneven FLOPs, MCC as the metric; ``unknown``
+    labels -1."""
+    return random_trace(n, n_blocks, 3, seed, coarse=True, unknown=unknown, pooled_dim=4,
+                        flops=np.array([2.0, 7.0, 1.0, 5.0, 3.0, 8.0])[:n_blocks] * 1e6, flops_embed=3e5,
+                        texts=[f"s{i}" for i in range(n)], meta={"metric": "mcc"})
 
 
 @pytest.fixture(scope="module", params=["mrpc", "three_class"])

@@ -17,6 +17,7 @@ from core.certify import certify, risk_by_slice
 from core.certify import store_slices as cs
 from core.policies import decide, make_policy
 from core.trace import Trace, save_store
+from tests.conftest import random_trace
 
 CHUNKINGS = [(64, 16), (1000, 50), (4000, 16384)]       # (row group, analysis slice): many, odd, one
 WORDS = ["good", "bad", "not", "but", "film", "never", "fine", "plot"]
@@ -24,14 +25,11 @@ WORDS = ["good", "bad", "not", "but", "film", "never", "fine", "plot"]
 
 def three_class(n=1500, n_blocks=5, seed=0) -> Trace:
     """Coarse logits (ties), exits that improve with depth, texts of 1–45 words with negations and contrasts."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 3, n)
-    logits = rng.integers(-2, 3, (n, n_blocks, 3)).astype(np.float32)
-    logits[np.arange(n), :, labels] += np.arange(n_blocks, dtype=np.float32)[None] / 2
+    rng = np.random.default_rng(seed + 1)
     texts = [" ".join(rng.choice(WORDS, size=int(rng.integers(1, 46)))) for _ in range(n)]
-    return Trace(logits=logits, pooled=np.zeros((n, n_blocks, 2), np.float16), labels=labels, texts=texts,
-                 flops_per_block=rng.integers(1, 9, n_blocks) * 1e6, flops_embed=3e5,
-                 meta={"task": "synthetic", "split": "dev"})
+    return random_trace(n, n_blocks, 3, seed, coarse=True, protos=False,
+                        flops=np.array([2.0, 7.0, 1.0, 5.0, 3.0, 8.0])[:n_blocks] * 1e6, flops_embed=3e5, texts=texts,
+                        meta={"task": "synthetic", "split": "dev"})
 
 
 @pytest.fixture(scope="module")

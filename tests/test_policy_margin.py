@@ -5,14 +5,11 @@ import pytest
 
 from core.analysis import sweep
 from core.policies import POLICIES, SIGNALS, Margin, MaxProb, decide, make_policy, margin, sample_signals
-from core.trace import Trace
+from tests.conftest import trace_of
 
 
 def _trace(logits, labels=None):
-    logits = np.asarray(logits, dtype=np.float32)
-    n, n_blocks, _ = logits.shape
-    return Trace(logits=logits, pooled=np.zeros((n, n_blocks, 1)), texts=[f"s{i}" for i in range(n)],
-                 labels=np.full(n, -1) if labels is None else labels, flops_per_block=np.ones(n_blocks))
+    return trace_of(np.asarray(logits, dtype=np.float32), labels)
 
 
 def test_margin_signal_by_hand_three_classes():

@@ -12,7 +12,7 @@ import pytest
 from core.certify import certify, guarantee_text, heldout_figures, report_html, threshold_report_html
 from core.policies import EntropyThreshold
 from core.trace import Trace
-from tests.conftest import hand_exit
+from tests.conftest import hand_exit, random_trace
 
 EVIL = "<script>alert('x')</script> & \"quoted\""
 
@@ -29,11 +29,9 @@ class Tags(HTMLParser):
 
 
 def trace(n=240, seed=0, labelled=True) -> Trace:
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 2, n) if labelled else np.full(n, -1)
-    return Trace(logits=rng.normal(size=(n, 4, 2)) * 2, pooled=np.zeros((n, 4, 1)), labels=labels,
-                 texts=[f"{EVIL} #{i}" for i in range(n)], texts_b=[f"second <b>{i}</b>" for i in range(n)],
-                 flops_per_block=np.ones(4), meta={"task": "sst2", "label_names": ["neg <0>", "pos"]})
+    return random_trace(n, 4, 2, seed, labels=None if labelled else np.full(n, -1), flops=np.ones(4), protos=False,
+                        texts=[f"{EVIL} #{i}" for i in range(n)], texts_b=[f"second <b>{i}</b>" for i in range(n)],
+                        meta={"task": "sst2", "label_names": ["neg <0>", "pos"]})
 
 
 def external_refs(page: str) -> list[str]:

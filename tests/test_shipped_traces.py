@@ -6,14 +6,12 @@ import pytest
 from core.run import RECORDER_VERSION
 from core.run import shipped as S
 from core.trace import Trace
+from tests.conftest import random_trace
 
 
 def _trace(n=50, proto=True, split="validation") -> Trace:
-    rng = np.random.default_rng(0)
-    return Trace(logits=rng.normal(size=(n, 3, 2)), pooled=rng.normal(size=(n, 3, 16)).astype(np.float16),
-                 labels=rng.integers(0, 2, n), texts=[f"t{i}" for i in range(n)], flops_per_block=np.ones(3),
-                 proto_emb=rng.normal(size=(n, 3, 4)) if proto else None, proto_dist=rng.random((n, 3, 2)),
-                 prototypes=rng.normal(size=(3, 2, 4)) if proto else None, meta={"split": split})
+    return random_trace(n, 3, 2, 0, flops=np.ones(3), scale=1.0, embed_dim=4 if proto else 0, pooled_dim=16,
+                        texts=[f"t{i}" for i in range(n)], meta={"split": split})
 
 
 def test_slim_keeps_what_the_pages_read():

@@ -15,6 +15,7 @@ import pytest
 from core.analysis import per_exit_metric
 from core.policies import decide, make_policy
 from core.trace import Trace, TraceError, main, read_trace, summarize, write_parquet
+from tests.conftest import random_trace
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,11 +95,9 @@ def test_upload_and_cli(foreign, tmp_path, capsys):
 
 
 def _trace(n=20, l=3, k=2, seed=0, **kw):
-    g = np.random.default_rng(seed)
-    return Trace(logits=g.normal(size=(n, l, k)), pooled=g.normal(size=(n, l, 4)).astype(np.float16),
-                 labels=g.integers(0, k, n), texts=[f"t{i}" for i in range(n)], flops_per_block=[1.0, 2.0, 3.0][:l],
-                 flops_embed=0.5, proto_dist=g.random((n, l, k)), lte=g.random((n, l)),
-                 prototypes=g.normal(size=(l, k, 4)), meta={"label_names": ["neg", "pos"], "task": "sst2"}, **kw)
+    return random_trace(n, l, k, seed, flops=[1.0, 2.0, 3.0][:l], scale=1.0, embed_dim=4, pooled_dim=4,
+                        flops_embed=0.5, texts=[f"t{i}" for i in range(n)],
+                        meta={"label_names": ["neg", "pos"], "task": "sst2"}, **kw)
 
 
 def test_exitlens_traces_round_trip(tmp_path):
