@@ -43,24 +43,26 @@ DEFAULT_CONTRACT = TokenizerContract()
 
 # ----------------------------------------------------------------------------- the configured copies
 
-_COPIES: OrderedDict[tuple, tuple[Tokenizer, Tokenizer]] = OrderedDict()
-_COPIES_LOCK = threading.Lock()
-_MAX_COPIES = 32
+_COPIES: OrderedDict[tuple, tuple[Tokenizer, object]] = OrderedDict()   # configured copies, unk ids
+_ROWS: OrderedDict[tuple, tuple[Tokenizer, object]] = OrderedDict()     # the last sentences encoded one by one
+_LOCK = threading.Lock()
+_MAX = {id(_COPIES): 32, id(_ROWS): 64}
 
 
-def _cached(tokenizer: Tokenizer, key: tuple, make):
-    """``make()``, once per (tokenizer object, key); the cache holds the tokenizer so its id is not reused."""
+def _cached(tokenizer: Tokenizer, key: tuple, make, store: OrderedDict = _COPIES):
+    """``make()``, once per (tokenizer object, key) while it stays among the store's last few; the store holds the
+    tokenizer so its id is not reused."""
     key = (id(tokenizer),) + key
-    with _COPIES_LOCK:
-        hit = _COPIES.get(key)
+    with _LOCK:
+        hit = store.get(key)
         if hit is not None and hit[0] is tokenizer:
-            _COPIES.move_to_end(key)
+            store.move_to_end(key)
             return hit[1]
     value = make()
-    with _COPIES_LOCK:
-        _COPIES[key] = (tokenizer, value)
-        while len(_COPIES) > _MAX_COPIES:
-            _COPIES.popitem(last=False)
+    with _LOCK:
+        store[key] = (tokenizer, value)
+        while len(store) > _MAX[id(store)]:
+            store.popitem(last=False)
     return value
 
 
@@ -233,11 +235,20 @@ def encode_row(tokenizer: Tokenizer, text: str, text_b: str | None = None, max_l
                contract: TokenizerContract | None = None) -> tuple[Encoding, int]:
     """(the library's encoding of one text or pair, its token count before truncation, special tokens included).
 
+    One sentence is tokenized once: the last 64 rows are kept (a page records a sentence, explains its words and
+    searches its edits from the same encoding). A row is the same whatever the contract: one row is never padded.
     A text that fits is tokenized once (the count comes free); only a truncated one is tokenized again.
     """
     pair = text_b is not None
     check_room(tokenizer, max_len, pair)
     text, text_b = as_text(text), (as_text(text_b) if pair else None)
+    return _cached(tokenizer, ("row", text, text_b, max_len),
+                   lambda: _encode_row(tokenizer, text, text_b, max_len, contract), _ROWS)
+
+
+def _encode_row(tokenizer: Tokenizer, text: str, text_b: str | None, max_len: int,
+                contract: TokenizerContract | None) -> tuple[Encoding, int]:
+    pair = text_b is not None
     if len(text) + len(text_b or "") <= max_len * CLIP_CHARS_PER_TOKEN:
         whole = bare(tokenizer).encode(text, text_b)
         if len(whole.ids) <= max_len:
