@@ -182,6 +182,32 @@ def test_import_cli_round_trip_and_card(sentences, tmp_path, monkeypatch, capsys
     assert len(measured["dev_per_exit"]) == 3 and measured["size"]["disk_bytes"] > 0
 
 
+def test_import_fits_on_a_labelled_csv_of_ones_own(sentences, tmp_path, capsys):
+    """--csv: the heads and prototypes are fitted on the user's rows (for a task whose data is not here); the card
+    says so and its reproduce line names the file; a broken CSV gets one line and exit code 2."""
+    ds = load_task("sst2", "validation", limit=40)
+    csv = tmp_path / "mine.csv"
+    csv.write_text("text,label\n" + "".join(f'"{t.replace(chr(34), chr(39))}",{y}\n'
+                                             for t, y in zip(ds["text"], ds["label"])))
+    src = build_source("bert", tmp_path / "src", sentences)
+    out = tmp_path / "imported"
+    assert main(["import", str(src), "--task", "sst2", "--out", str(out), "--csv", str(csv), "--exits", "probe",
+                 "--max-len", "64"]) == 0
+    card = checkpoint.load_card(out)
+    assert card["import"]["fit_rows"] == 40 and card["import"]["fit_split"] == f"the rows of {csv}"
+    assert card["reproduce"].endswith(f"--csv {csv}")
+    model, tok = checkpoint.load(out), checkpoint.load_tokenizer(out)
+    tr = record(model, tok, list(ds["text"]), labels=np.asarray(ds["label"]), max_len=MAX_LEN)
+    assert tr.n == 40 and card["import"]["fit_accuracy_per_exit"] == pytest.approx(
+        (tr.preds == tr.labels[:, None]).mean(0), abs=0.05)                # the probes were fitted on these rows
+    capsys.readouterr()
+    (tmp_path / "bad.csv").write_text("sentence_text,stars\nfine,5\n")
+    assert main(["import", str(src), "--task", "sst2", "--out", str(tmp_path / "x"), "--csv",
+                 str(tmp_path / "bad.csv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "text" in err[0], err
+
+
 def test_probe_exits_are_the_logistic_regressions(sentences, tmp_path):
     """A bare encoder gets a probe on every exit; each equals scikit-learn's fit on the recorded states."""
     from sklearn.linear_model import LogisticRegression

@@ -10,6 +10,7 @@ Entry points (the app's checkpoint-directory field calls these):
 
 CLI:
     python -m core.hf import SRC --task sst2 --out DIR [--exits own-head|probe] [--limit N] [--finetune E]
+                                 [--csv FILE]   (fit the heads on your own labelled rows, not the task's fit split)
     python -m core.hf inspect SRC
 
 The model wrapper is core.model.families (exits, prototypes, save format; it implements core.model's
@@ -63,7 +64,10 @@ def main(argv=None) -> int:
     i.add_argument("--exits", choices=EXIT_MODES, default=None,
                    help="own-head: the model's classifier on every layer; probe: one head per layer trained "
                         "here (default: own-head for a classifier, probe for a bare encoder)")
-    i.add_argument("--limit", type=int, default=None, help="a seeded random subset of the fit split (default all)")
+    i.add_argument("--limit", type=int, default=None, help="a seeded random subset of the fit rows (default all)")
+    i.add_argument("--csv", default=None, metavar="FILE",
+                   help="fit probes and prototypes on this labelled CSV (text[, text_b], label columns, as the app's "
+                        "upload) instead of the task's fit split — for a task whose data is not here")
     i.add_argument("--finetune", type=int, default=0, help="epochs of fine-tuning all trained heads together")
     i.add_argument("--C", type=float, default=1.0, help="inverse L2 strength of the logistic-regression probes")
     i.add_argument("--batch-size", type=int, default=64)
@@ -77,11 +81,15 @@ def main(argv=None) -> int:
         _print_info(info)
         if a.cmd == "inspect":
             return 0
+        rows = None
+        if a.csv is not None:
+            from core.data import columns, load_csv_upload
+            rows = columns(load_csv_upload(a.csv, a.task))
         bars = _Bars()
         try:
             res = import_model(a.src, a.task, a.out, a.exits or info.default_exits, limit=a.limit,
                                finetune_epochs=a.finetune, C=a.C, batch_size=a.batch_size, max_len=a.max_len,
-                               seed=a.seed, progress=bars)
+                               seed=a.seed, progress=bars, rows=rows, rows_name=a.csv)
         finally:
             bars.close()
     except ValueError as e:              # HFModelError, an unknown task, …: the message says what to do

@@ -202,7 +202,8 @@ def _fit_rows(task: str, limit: int | None, seed: int, rows=None):
 
 def import_model(src, task: str, out, exits: str = "own-head", *, limit: int | None = None,
                  finetune_epochs: int = 0, C: float = 1.0, batch_size: int = 64, max_len: int = 128,
-                 seed: int = 0, progress: Progress | None = None, rows=None) -> ImportResult:
+                 seed: int = 0, progress: Progress | None = None, rows=None,
+                 rows_name: str | None = None) -> ImportResult:
     """Import ``src`` (a local HF folder, or a hub name when online) for ``task`` into the directory ``out``.
 
     ``limit`` fits heads and prototypes on a seeded random subset of that many fit rows (None = all); ``rows``
@@ -245,7 +246,9 @@ def import_model(src, task: str, out, exits: str = "own-head", *, limit: int | N
     fit_acc = (logits.argmax(-1).numpy() == labels[:, None]).mean(0).tolist()
     card = _card(info, task, exits, limit, finetune_epochs, C, seed, len(labels), seconds, fit_acc, out)
     card["source_fingerprint"] = source_fingerprint(info.src) if Path(info.src).is_dir() else None
-    card["import"]["fit_split"] = card["import"]["fit_split"] if rows is None else "the rows given (an uploaded CSV)"
+    if rows is not None:
+        card["import"]["fit_split"] = f"the rows of {rows_name}" if rows_name else "the rows given (an uploaded CSV)"
+        card["reproduce"] += f" --csv {shlex.quote(rows_name or 'YOUR.csv')}"
     report("save", 0, 1)
     path = checkpoint.save(model, out, tokenizer=tokenizer, card=card)
     report("save", 1, 1)
