@@ -126,3 +126,6 @@ def test_exitlens_app_serves_the_app_on_loopback(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    # the signal reached the server itself: nothing is left serving the port (it was once an orphaned child)
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)

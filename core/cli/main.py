@@ -13,6 +13,7 @@ Each sub-command's ``--help`` says what it takes. ``python -m core.<…>`` runs 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tomllib
@@ -49,6 +50,16 @@ def app_command(argv: list[str]) -> list[str]:
     return [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "streamlit_app.py"), *flags, *rest]
 
 
+def _serve(cmd: list[str]) -> int:
+    """Become the Streamlit server (POSIX: exec), so that a signal sent to `exitlens app` — Ctrl-C, a service
+    manager's SIGTERM — reaches the server itself instead of leaving it running, orphaned."""
+    if os.name == "posix":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(cmd[0], cmd)
+    return subprocess.call(cmd)
+
+
 def _dispatch(argv: list[str] | None) -> int:
     import importlib
 
@@ -61,7 +72,7 @@ def _dispatch(argv: list[str] | None) -> int:
     a = ap.parse_args(argv)
     module, lead, _ = COMMANDS[a.command]
     if module is None:
-        return subprocess.call(app_command(a.args))
+        return _serve(app_command(a.args))
     main = importlib.import_module(module).main
     return run(f"exitlens {a.command}", lambda args: _as_prog(main, f"exitlens {a.command}", args), lead + a.args)
 
