@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 import torch
@@ -138,10 +137,8 @@ def test_pair_truncation_matches_hf_longest_first(minilm):
 def test_hostile_strings_never_crash(minilm, trained, name):
     text = EDGE_CASES[name]
     for tokenizer in (minilm, trained):
-        start = time.perf_counter()
         single = encode_batch(tokenizer, [text, "ok"], max_len=64)
         pair = encode_batch(tokenizer, [text, ""], [text, text], max_len=64)
-        assert time.perf_counter() - start < 2.0  # ~0.3 s here for three 100k-character texts
         cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
         for out in (single, pair):
             ids = out["input_ids"]
