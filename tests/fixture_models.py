@@ -17,13 +17,13 @@ optimizer state is left out.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import shutil
 import sys
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 FIXTURE_MODELS = Path(__file__).resolve().parent / "fixtures" / "models"
 MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json", "card.json")
@@ -107,17 +107,8 @@ def train_fixture(name: str, out: Path) -> Path:
     return out
 
 
-@contextlib.contextmanager
 def _offline():
-    saved = os.environ.get("EXITLENS_OFFLINE")
-    os.environ["EXITLENS_OFFLINE"] = "1"
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("EXITLENS_OFFLINE", None)
-        else:
-            os.environ["EXITLENS_OFFLINE"] = saved
+    return mock.patch.dict(os.environ, {"EXITLENS_OFFLINE": "1"})
 
 
 def keep(run: Path, dest: Path, files=KEEP) -> Path:

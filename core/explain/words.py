@@ -50,21 +50,26 @@ def encode_words(tokenizer, text: str, text_b: str | None = None, max_len: int =
     texts = [text] if text_b is None else [text, text_b]
     if all(s is None for s in enc.sequence_ids):
         raise ValueError(f"{text!r} has no token this model can read: type words, not only symbols")
-    special, word_of, segs, spans = [], [], [], []
-    word_key: dict[tuple[int, int], int] = {}
-    for seq, word, (start, end) in zip(enc.sequence_ids, enc.word_ids, enc.offsets):
-        special.append(seq is None)            # a token the template added ([CLS], [SEP]) is its own word
-        key = (-1, len(segs)) if seq is None else (seq, word)
-        if key not in word_key:
-            word_key[key] = len(segs)
-            segs.append(-1 if seq is None else seq)
-            spans.append((-1, -1) if seq is None else (start, end))
-        w = word_key[key]
-        if seq is not None:
-            spans[w] = (min(spans[w][0], start), max(spans[w][1], end))
-        word_of.append(w)
     tokens = list(enc.tokens)
-    words = [texts[g][a:b] if g >= 0 else tokens[word_of.index(i)] for i, (g, (a, b)) in enumerate(zip(segs, spans))]
+    special, word_of, words, segs, spans = [], [], [], [], []
+    word_key: dict[tuple[int, int], int] = {}
+    for token, seq, word, (start, end) in zip(tokens, enc.sequence_ids, enc.word_ids, enc.offsets):
+        special.append(seq is None)
+        if seq is None:                        # a token the template added ([CLS], [SEP]) is its own word
+            word_of.append(len(words))
+            words.append(token)
+            segs.append(-1)
+            spans.append((-1, -1))
+            continue
+        if (seq, word) not in word_key:
+            word_key[seq, word] = len(words)
+            words.append(None)                 # its text, once the span is known
+            segs.append(seq)
+            spans.append((start, end))
+        w = word_key[seq, word]
+        spans[w] = (min(spans[w][0], start), max(spans[w][1], end))
+        word_of.append(w)
+    words = [texts[g][a:b] if g >= 0 else w for w, g, (a, b) in zip(words, segs, spans)]
     row = tensors([enc])
     return Tokens(row["input_ids"], row["attention_mask"], row["token_type_ids"], tokens,
                   np.array(special), np.array(word_of), words, np.array(segs), np.array(spans, dtype=np.int64))

@@ -185,19 +185,20 @@ def _fit_rows(task: str, limit: int | None, seed: int, rows=None):
     a seeded random subset of ``limit`` of them."""
     from core.data import columns, load_fit
 
+    def subset(n: int) -> np.ndarray | None:
+        if limit is None or limit >= n:
+            return None
+        return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+
     if rows is None:
         ds = load_fit(task)
-        if limit is not None and limit < len(ds):   # the same subset as below, without reading the other rows
-            ds = ds.select(np.sort(np.random.default_rng(seed).choice(len(ds), size=limit, replace=False)))
-        texts, texts_b, labels = columns(ds)
-    else:
-        texts, texts_b, labels = list(rows[0]), None if rows[1] is None else list(rows[1]), rows[2]
-    labels = np.asarray(labels, dtype=np.int64)
-    if limit is not None and limit < len(texts):
-        keep = np.sort(np.random.default_rng(seed).choice(len(texts), size=limit, replace=False))
-        texts, labels = [texts[i] for i in keep], labels[keep]
-        texts_b = None if texts_b is None else [texts_b[i] for i in keep]
-    return texts, texts_b, labels
+        keep = subset(len(ds))
+        return columns(ds if keep is None else ds.select(keep))   # only the kept rows are read
+    texts, texts_b, labels = list(rows[0]), None if rows[1] is None else list(rows[1]), np.asarray(rows[2], np.int64)
+    keep = subset(len(texts))
+    if keep is None:
+        return texts, texts_b, labels
+    return [texts[i] for i in keep], None if texts_b is None else [texts_b[i] for i in keep], labels[keep]
 
 
 def import_model(src, task: str, out, exits: str = "own-head", *, limit: int | None = None,

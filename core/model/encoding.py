@@ -43,27 +43,30 @@ DEFAULT_CONTRACT = TokenizerContract()
 
 # ----------------------------------------------------------------------------- the configured copies
 
-_COPIES: OrderedDict[tuple, tuple[Tokenizer, object]] = OrderedDict()   # configured copies, unk ids
-_ROWS: OrderedDict[tuple, tuple[Tokenizer, object]] = OrderedDict()     # the last sentences encoded one by one
-_LOCK = threading.Lock()
-_MAX = {id(_COPIES): 32, id(_ROWS): 64}
+class _LastFew:
+    """The values made for the last ``size`` (tokenizer object, key)s, made once each; an entry holds its tokenizer,
+    so that no other tokenizer gets its id while it is here."""
+
+    def __init__(self, size: int):
+        self.size, self.entries, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, tokenizer: Tokenizer, key: tuple, make):
+        key = (id(tokenizer),) + key
+        with self.lock:
+            hit = self.entries.get(key)
+            if hit is not None and hit[0] is tokenizer:
+                self.entries.move_to_end(key)
+                return hit[1]
+        value = make()
+        with self.lock:
+            self.entries[key] = (tokenizer, value)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return value
 
 
-def _cached(tokenizer: Tokenizer, key: tuple, make, store: OrderedDict = _COPIES):
-    """``make()``, once per (tokenizer object, key) while it stays among the store's last few; the store holds the
-    tokenizer so its id is not reused."""
-    key = (id(tokenizer),) + key
-    with _LOCK:
-        hit = store.get(key)
-        if hit is not None and hit[0] is tokenizer:
-            store.move_to_end(key)
-            return hit[1]
-    value = make()
-    with _LOCK:
-        store[key] = (tokenizer, value)
-        while len(store) > _MAX[id(store)]:
-            store.popitem(last=False)
-    return value
+_COPIES = _LastFew(32)   # configured copies and unknown ids
+_ROWS = _LastFew(64)     # the last sentences encoded one by one
 
 
 def configured(tokenizer: Tokenizer, max_len: int | None = None,
@@ -80,7 +83,7 @@ def configured(tokenizer: Tokenizer, max_len: int | None = None,
             copy.enable_padding(direction=contract.padding_side, pad_id=contract.pad_id,
                                 pad_token=tokenizer.id_to_token(contract.pad_id) or "")
         return copy
-    return _cached(tokenizer, ("copy", max_len, contract), make)
+    return _COPIES.get(tokenizer, ("copy", max_len, contract), make)
 
 
 def bare(tokenizer: Tokenizer) -> Tokenizer:
@@ -97,7 +100,7 @@ def unknown_id(tokenizer: Tokenizer) -> int | None:
         if model.get("unk_id") is not None:
             return int(model["unk_id"])
         return tokenizer.token_to_id(model["unk_token"]) if model.get("unk_token") else None
-    return _cached(tokenizer, ("unk",), make)
+    return _COPIES.get(tokenizer, ("unk",), make)
 
 
 def check_room(tokenizer: Tokenizer, max_len: int, pair: bool) -> None:
@@ -242,8 +245,8 @@ def encode_row(tokenizer: Tokenizer, text: str, text_b: str | None = None, max_l
     pair = text_b is not None
     check_room(tokenizer, max_len, pair)
     text, text_b = as_text(text), (as_text(text_b) if pair else None)
-    return _cached(tokenizer, ("row", text, text_b, max_len),
-                   lambda: _encode_row(tokenizer, text, text_b, max_len, contract), _ROWS)
+    return _ROWS.get(tokenizer, ("row", text, text_b, max_len),
+                     lambda: _encode_row(tokenizer, text, text_b, max_len, contract))
 
 
 def _encode_row(tokenizer: Tokenizer, text: str, text_b: str | None, max_len: int,
